@@ -1,0 +1,66 @@
+"""The one entry point the daemon uses:
+
+    enc = Encoder.load()                                  # the shipped model in model/weights/
+    vecs = enc.encode(["def f(x): ..."], kind="code")     # (n, enc.dim) float32, unit rows
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .tokenizer import KIND_TOKENS, CodeTokenizer
+from .trajectory import TrajectoryModel
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class Encoder:
+    """Text -> L2-normalised embedding. Thread-safe: encode() mutates no shared state and runs
+    under torch.inference_mode, so several threads may call it on one instance."""
+
+    def __init__(self, model: TrajectoryModel, tokenizer: CodeTokenizer, model_id: str):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.dim = model.cfg.embed_dim
+        self.max_tokens = model.cfg.max_tokens
+
+    @classmethod
+    def load(cls, path=None) -> "Encoder":
+        """Load a model directory; None means the default shipped with the package."""
+        directory = DEFAULT_MODEL_DIR if path is None else Path(path)
+        if path is None and not (directory / "model.safetensors").is_file():
+            raise FileNotFoundError(
+                f"the default model is missing from {directory}; reinstall ltlsp or train one with "
+                "`python -m ltlsp.model.train --out DIR` and pass its path")
+        return cls(*load_checkpoint(directory))
+
+    def encode(self, texts: list[str], kind: str = "code", batch_size: int = 64) -> np.ndarray:
+        """Embed texts as `kind` ("code" or "query"); returns (len(texts), dim) float32 rows of
+        unit length, in input order. Texts longer than max_tokens are truncated."""
+        if kind not in KIND_TOKENS:
+            raise ValueError(f"kind must be one of {sorted(KIND_TOKENS)}, got {kind!r}")
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a list of str")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self.tokenizer.encode_batch(texts, kind)
+        # Longest first: batches of similar length waste little compute on padding.
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                lengths = [len(ids[i]) for i in rows]
+                batch = np.full((len(rows), max(lengths)), self.tokenizer.pad_id, dtype=np.int64)
+                for r, i in enumerate(rows):
+                    batch[r, :lengths[r]] = ids[i]
+                token_ids = torch.from_numpy(batch)
+                mask = torch.arange(batch.shape[1]) < torch.tensor(lengths).unsqueeze(1)
+                out[rows] = self.model.encoder(token_ids, mask).embedding.float().numpy()
+        return out
