@@ -1,0 +1,1 @@
+"""The per-repository index: git access, chunking, the SQLite store and the FAISS cache."""

@@ -1,0 +1,365 @@
+"""One repository's index: SQLite (WAL) is the source of truth, FAISS a rebuildable cache.
+
+Every change to a file's chunks is one SQLite transaction that also bumps a generation number.
+The FAISS file on disk records the generation it reflects; on open, a mismatch (a crash between
+commit and cache write, or any other doubt) means the cache is rebuilt from SQLite, so a search
+never sees vectors that SQLite does not have.
+"""
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ltlsp.server.index.chunking import Chunk
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    path TEXT UNIQUE NOT NULL,          -- repo-relative, POSIX separators
+    hash TEXT NOT NULL,                 -- content hash of the indexed bytes
+    size INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,             -- also the FAISS id
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX chunks_by_file ON chunks(file_id);
+CREATE INDEX chunks_by_hash ON chunks(hash);
+CREATE TABLE vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL                -- float32 little-endian, L2-normalised
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredHit:
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    symbol: str
+    kind: str
+    text: str
+
+
+class CorruptIndex(Exception):
+    """The SQLite file cannot be used as it is; the caller moves it aside and starts afresh."""
+
+
+def index_dir(data_root: Path, repo_root: Path) -> Path:
+    """Per-repository folder, named by a hash of the work-tree path, never inside the work tree."""
+    digest = hashlib.sha256(str(repo_root).encode()).hexdigest()[:16]
+    return data_root / "repos" / f"{repo_root.name[:40]}-{digest}"
+
+
+class RepoIndex:
+    """The index of one work tree. Thread-safe: one writer at a time, readers any time."""
+
+    def __init__(self, folder: Path, repo_root: Path, model_id: str, dim: int):
+        self.folder = folder
+        self.repo_root = repo_root
+        self.model_id = model_id
+        self.dim = dim
+        self.notices: list[str] = []       # said once to the next client that indexes
+        self._write_lock = threading.Lock()  # one indexing job per repository
+        self._faiss_lock = threading.Lock()  # faiss is not safe for concurrent add and search
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (folder / "repo.json").write_text(json.dumps({"repo": str(repo_root)}))
+        self._db = self._open_db()           # the writer's connection
+        self._readers = threading.local()    # one connection per reading thread: WAL snapshots
+        self._faiss = self._load_or_rebuild_faiss()
+
+    # ---- opening ---------------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        return self.folder / "index.sqlite"
+
+    @property
+    def faiss_path(self) -> Path:
+        return self.folder / "vectors.faiss"
+
+    def _open_db(self) -> sqlite3.Connection:
+        try:
+            return self._connect_checked()
+        except CorruptIndex as why:
+            self._move_aside(str(why))
+            return self._connect_checked()
+
+    def _connect_checked(self) -> sqlite3.Connection:
+        fresh = not self.db_path.exists()
+        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            if fresh or not db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+                self._create(db)
+            self._check(db)
+        except sqlite3.DatabaseError as err:
+            db.close()
+            raise CorruptIndex(f"the index file is damaged ({err})") from None
+        except CorruptIndex:
+            db.close()
+            raise
+        return db
+
+    def _create(self, db: sqlite3.Connection) -> None:
+        db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
+        with _transaction(db):
+            _set_meta(db, "schema_version", str(SCHEMA_VERSION))
+            _set_meta(db, "model_id", self.model_id)
+            _set_meta(db, "generation", "0")
+
+    def _check(self, db: sqlite3.Connection) -> None:
+        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise CorruptIndex("the index file failed SQLite's integrity check")
+        schema = _get_meta(db, "schema_version")
+        if schema != str(SCHEMA_VERSION):
+            raise CorruptIndex(f"the index was written by another ltlsp version (schema {schema}, "
+                               f"this version uses {SCHEMA_VERSION})")
+        if _get_meta(db, "model_id") != self.model_id:
+            old = _get_meta(db, "model_id")
+            with _transaction(db):  # vectors of another model are useless: embed again
+                db.execute("DELETE FROM files")
+                _set_meta(db, "model_id", self.model_id)
+                _set_meta(db, "indexed_commit", "")
+                _bump_generation(db)
+            self.notices.append(f"the encoder changed ({old} -> {self.model_id}); "
+                                "re-embedding the repository")
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(self.db_path) + suffix)
+            if part.exists():
+                os.replace(part, part.with_name(f"{part.name}.broken-{stamp}"))
+        self.faiss_path.unlink(missing_ok=True)
+        self.notices.append(f"{why}; it was moved aside ({self.db_path.name}.broken-{stamp}) "
+                            "and the repository is being indexed again")
+
+    def _load_or_rebuild_faiss(self) -> faiss.IndexIDMap2:
+        generation = self.generation()
+        stamp = self.faiss_path.with_suffix(".json")
+        try:
+            if json.loads(stamp.read_text())["generation"] == generation:
+                index = faiss.read_index(str(self.faiss_path))
+                if index.d == self.dim and index.ntotal == self.chunk_count():
+                    return index
+        except (OSError, ValueError, KeyError, RuntimeError):
+            pass  # missing or unreadable cache: rebuild below
+        return self._rebuild_faiss()
+
+    def _rebuild_faiss(self) -> faiss.IndexIDMap2:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        cursor = self._db.execute("SELECT chunk_id, vector FROM vectors ORDER BY chunk_id")
+        while rows := cursor.fetchmany(8192):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
+            index.add_with_ids(vecs, ids)
+        return index
+
+    def save_cache(self) -> None:
+        """Write the FAISS cache with the generation it reflects (atomically)."""
+        with self._faiss_lock:
+            generation = self.generation()
+            tmp = self.faiss_path.with_suffix(".tmp")
+            faiss.write_index(self._faiss, str(tmp))
+            os.replace(tmp, self.faiss_path)
+            self.faiss_path.with_suffix(".json").write_text(json.dumps({"generation": generation}))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection: a statement sees committed data only."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=30)
+            self._readers.db = db
+        return db
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str:
+        return _get_meta(self._reader(), key) or ""
+
+    def generation(self) -> int:
+        return int(self.meta("generation") or 0)
+
+    def chunk_count(self) -> int:
+        return self._reader().execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def file_count(self) -> int:
+        return self._reader().execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def file_hashes(self) -> dict[str, str]:
+        return dict(self._reader().execute("SELECT path, hash FROM files"))
+
+    def is_writing(self) -> bool:
+        return self._write_lock.locked()
+
+    def writer(self) -> threading.Lock:
+        """Held by the one job that changes this index."""
+        return self._write_lock
+
+    def vectors_by_hash(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of chunks with these content hashes, to skip re-embedding them."""
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(hashes), 500):
+            part = hashes[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for h, blob in self._reader().execute(
+                    f"SELECT c.hash, v.vector FROM chunks c JOIN vectors v ON v.chunk_id = c.id "
+                    f"WHERE c.hash IN ({marks})", part):
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def search(self, query: np.ndarray, top_k: int, exclude: tuple[str, int, int] | None = None,
+               ) -> list[StoredHit]:
+        """Best chunks for a (dim,) unit vector; overlapping windows of one file collapse to the
+        best of them, and chunks overlapping `exclude` (path, start, end) are left out."""
+        hits: list[StoredHit] = []
+        fetch = max(4 * top_k, 32)
+        while True:
+            with self._faiss_lock:
+                total = self._faiss.ntotal
+                scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), min(fetch, total))
+            hits = self._collect(scores[0], ids[0], top_k, exclude)
+            if len(hits) >= top_k or fetch >= total:
+                return hits
+            fetch *= 4
+
+    def _collect(self, scores, ids, top_k, exclude) -> list[StoredHit]:
+        rows = self._rows([int(i) for i in ids if i >= 0])
+        kept: list[StoredHit] = []
+        for score, chunk_id in zip(scores, ids):
+            row = rows.get(int(chunk_id))
+            if row is None:  # deleted after the FAISS search: not a result any more
+                continue
+            hit = StoredHit(row[0], row[1], row[2], float(score), row[3], row[4], row[5])
+            if exclude and _overlaps(hit, *exclude):
+                continue
+            if any(_mostly_overlaps(hit, k) for k in kept):
+                continue
+            kept.append(hit)
+            if len(kept) == top_k:
+                break
+        return kept
+
+    def _rows(self, ids: list[int]) -> dict[int, tuple]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {r[0]: r[1:] for r in self._reader().execute(
+            f"SELECT c.id, f.path, c.start_line, c.end_line, c.symbol, c.kind, c.text "
+            f"FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", ids)}
+
+    # ---- writing (under writer()) ----------------------------------------------------------
+
+    def replace_files(self, batch: list[tuple[str, str, int, list[Chunk], np.ndarray]]) -> None:
+        """Atomically replace the chunks of several files: (path, hash, size, chunks, vectors)."""
+        added_ids: list[int] = []
+        added_vecs: list[np.ndarray] = []
+        with _transaction(self._db):
+            removed = self._delete_paths([path for path, *_ in batch])
+            for path, file_hash, size, chunks, vectors in batch:
+                file_id = self._db.execute("INSERT INTO files(path, hash, size) VALUES (?, ?, ?)",
+                                           (path, file_hash, size)).lastrowid
+                for chunk, vector in zip(chunks, vectors):
+                    chunk_id = self._db.execute(
+                        "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, hash, text) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind,
+                         chunk.hash, chunk.text)).lastrowid
+                    self._db.execute("INSERT INTO vectors(chunk_id, vector) VALUES (?, ?)",
+                                     (chunk_id, np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
+                    added_ids.append(chunk_id)
+                    added_vecs.append(vector)
+            _bump_generation(self._db)
+        self._sync_faiss(removed, added_ids, added_vecs)
+
+    def delete_files(self, paths: list[str]) -> None:
+        with _transaction(self._db):
+            removed = self._delete_paths(paths)
+            _bump_generation(self._db)
+        self._sync_faiss(removed, [], [])
+
+    def set_indexed(self, commit: str) -> None:
+        with _transaction(self._db):
+            _set_meta(self._db, "indexed_commit", commit)
+            _set_meta(self._db, "last_update", str(time.time()))
+
+    def _delete_paths(self, paths: list[str]) -> list[int]:
+        removed: list[int] = []
+        for path in paths:
+            removed += [r[0] for r in self._db.execute(
+                "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (path,))]
+            self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+        return removed
+
+    def _sync_faiss(self, removed: list[int], added_ids: list[int], added_vecs: list[np.ndarray]) -> None:
+        with self._faiss_lock:
+            if removed:
+                self._faiss.remove_ids(np.asarray(removed, dtype=np.int64))
+            if added_ids:
+                self._faiss.add_with_ids(np.vstack(added_vecs).astype(np.float32),
+                                         np.asarray(added_ids, dtype=np.int64))
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, tb):
+        self.db.execute("ROLLBACK" if kind else "COMMIT")
+        return False
+
+
+def _get_meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _bump_generation(db: sqlite3.Connection) -> None:
+    _set_meta(db, "generation", str(int(_get_meta(db, "generation") or 0) + 1))
+
+
+def _overlaps(hit: StoredHit, path: str, start: int, end: int) -> bool:
+    return hit.path == path and hit.start_line <= end and start <= hit.end_line
+
+
+def _mostly_overlaps(a: StoredHit, b: StoredHit) -> bool:
+    """Two windows of one file sharing at least half of the shorter one: show only the better."""
+    if a.path != b.path:
+        return False
+    shared = min(a.end_line, b.end_line) - max(a.start_line, b.start_line) + 1
+    return shared * 2 >= min(a.end_line - a.start_line + 1, b.end_line - b.start_line + 1)
