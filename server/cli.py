@@ -186,7 +186,7 @@ def _after_symbol(preview: str) -> list[str]:
 
 
 def _message_dict(message) -> dict:
-    return {field.name: (list(value) if field.label == field.LABEL_REPEATED else value)
+    return {field.name: (list(value) if field.is_repeated else value)
             for field in message.DESCRIPTOR.fields
             for value in (getattr(message, field.name),)}
 
@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
 
+    # The daemon parses its own options (--tcp, --idle-timeout; see `ltlsp serve --help`).
     p = sub.add_parser("serve", help="run the daemon in the foreground", add_help=False)
-    p.add_argument("serve_args", nargs=argparse.REMAINDER)
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("stop", help="stop the daemon")
@@ -267,7 +267,12 @@ def _positive(value: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "serve":
+        args.serve_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.run(args)
     except DaemonError as failure:

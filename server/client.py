@@ -98,21 +98,20 @@ def connect(autostart: bool = True) -> Connection:
     address = os.environ.get("LTLSP_ADDRESS")
     if address:
         conn = Connection(address, os.environ.get("LTLSP_TOKEN") or _read_token())
-        if conn.health() != SERVING:
-            raise DaemonError(f"no serving ltlsp daemon at {address}: start one with "
-                              f"`ltlsp serve --tcp {address}`, and check the token")
-        return conn
-    conn = Connection(f"unix:{paths.socket_path()}", None)
+    else:
+        conn = Connection(f"unix:{paths.socket_path()}", None)
     status = conn.health()
+    if status is None and (address or not autostart):
+        raise DaemonError(f"no ltlsp daemon answers at {address}: start one with `ltlsp serve --tcp "
+                          f"{address}`, and check the token" if address else "the ltlsp daemon is not running")
     if status is None:
-        if not autostart:
-            raise DaemonError("the ltlsp daemon is not running")
         _wait_until_serving(conn, spawn_daemon())
     elif status != SERVING:
         _wait_until_serving(conn, None)
-    info = conn.call(conn.daemon.GetInfo, pb.InfoRequest(), timeout=10)
-    if info.version != __version__:
-        _replace_daemon(conn, info)
+    if not address:
+        info = conn.call(conn.daemon.GetInfo, pb.InfoRequest(), timeout=10)
+        if info.version != __version__:
+            _replace_daemon(conn, info)
     return conn
 
 
@@ -166,6 +165,11 @@ def stop_daemon(conn: Connection, pid: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs; a zombie (exited, not yet reaped by its parent) does not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        pass  # gone, or no /proc on this system: ask the kernel
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -129,8 +129,9 @@ def loopback_address(address: str) -> str:
     except ValueError:
         loopback = False
     if not sep or not port.isdigit() or not loopback:
-        raise SystemExit(f"ltlsp serve: --tcp {address}: give a loopback HOST:PORT such as "
-                         "127.0.0.1:7878 (port 0 picks a free one); TCP is never offered off this machine")
+        raise argparse.ArgumentTypeError(
+            f"{address}: give a loopback HOST:PORT such as 127.0.0.1:7878 (port 0 picks a free one); "
+            "TCP is never offered off this machine")
     return address
 
 
