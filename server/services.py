@@ -153,7 +153,11 @@ class CodeSearchService(pb_grpc.CodeSearchServicer):
     @_report_errors
     def Status(self, request, context):
         _, repos = self.engine.require()
-        roots = [gitrepo.work_tree_root(request.repo)] if request.repo else repos.known_roots()
+        if request.repo:
+            roots = [gitrepo.work_tree_root(request.repo)]
+            repos.get(roots[0])  # opening checks the index, so a damaged one shows as not indexed
+        else:
+            roots = repos.known_roots()
         return pb.StatusResponse(daemon=self.info(), repos=[_repo_status(repos, r) for r in roots])
 
     def _indexed(self, repo: str):
