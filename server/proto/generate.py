@@ -1,11 +1,11 @@
-"""Regenerate the committed gRPC stubs from ltlsp.proto.
+"""Regenerate the committed gRPC stubs from the .proto files here.
 
     python -m ltlsp.server.proto.generate        # rewrite the stubs here
     python -m ltlsp.server.proto.generate --check  # exit 1 if they are stale
 
-protoc derives the generated imports from the proto's path, so the proto is compiled from a
-scratch tree that mirrors the import package (`ltlsp/server/proto/ltlsp.proto`); the stubs
-then import each other as `ltlsp.server.proto.ltlsp_pb2`.
+protoc derives the generated imports from the proto's path, so the protos are compiled from a
+scratch tree that mirrors the import package (`ltlsp/server/proto/NAME.proto`); the stubs
+then import each other as `ltlsp.server.proto.NAME_pb2`.
 """
 
 import argparse
@@ -15,23 +15,24 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PROTO = HERE / "ltlsp.proto"
+PROTOS = sorted(HERE.glob("*.proto"))
 PACKAGE_PATH = Path("ltlsp", "server", "proto")
-OUTPUTS = ("ltlsp_pb2.py", "ltlsp_pb2.pyi", "ltlsp_pb2_grpc.py")
+OUTPUTS = [f"{p.stem}{suffix}" for p in PROTOS for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")]
 
 
 def generate_into(out_dir: Path) -> None:
-    """Compile ltlsp.proto into out_dir (the three OUTPUTS)."""
+    """Compile every proto into out_dir (the OUTPUTS)."""
     from grpc_tools import protoc  # a test/dev dependency only
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         (root / PACKAGE_PATH).mkdir(parents=True)
-        shutil.copy(PROTO, root / PACKAGE_PATH / PROTO.name)
+        for proto in PROTOS:
+            shutil.copy(proto, root / PACKAGE_PATH / proto.name)
         args = ["protoc", f"-I{root}", f"--python_out={root}", f"--pyi_out={root}",
-                f"--grpc_python_out={root}", str(PACKAGE_PATH / PROTO.name)]
+                f"--grpc_python_out={root}", *(str(PACKAGE_PATH / p.name) for p in PROTOS)]
         if protoc.main(args) != 0:
-            raise SystemExit("protoc failed on ltlsp.proto")
+            raise SystemExit("protoc failed; see its message above")
         for name in OUTPUTS:
             shutil.copy(root / PACKAGE_PATH / name, out_dir / name)
 
