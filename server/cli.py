@@ -103,7 +103,17 @@ def cmd_stop(args) -> int:
 
 def cmd_serve(args) -> int:
     from ltlsp.server import daemon  # only here: the daemon imports torch and faiss
-    return daemon.main(args.serve_args)
+    return daemon.main(args.rest)
+
+
+def cmd_lsp(args) -> int:
+    from ltlsp.lsp.server import main as lsp_main  # pygls is loaded only for `ltlsp lsp`
+    return lsp_main(args.rest)
+
+
+def cmd_logs(args) -> int:
+    from ltlsp.server.logs.cli import main as logs_main
+    return logs_main(args.rest)
 
 
 # ---- indexing ------------------------------------------------------------------------------
@@ -245,9 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
 
-    # The daemon parses its own options (--tcp, --idle-timeout; see `ltlsp serve --help`).
-    p = sub.add_parser("serve", help="run the daemon in the foreground", add_help=False)
-    p.set_defaults(run=cmd_serve)
+    # These parse their own options (e.g. `ltlsp serve --help`).
+    for name, run, summary in (("serve", cmd_serve, "run the daemon in the foreground"),
+                               ("lsp", cmd_lsp, "run the language server on stdio"),
+                               ("logs", cmd_logs, "train, score and watch logs")):
+        sub.add_parser(name, help=summary, add_help=False).set_defaults(run=run, passthrough=True)
 
     p = sub.add_parser("stop", help="stop the daemon")
     p.set_defaults(run=cmd_stop)
@@ -269,8 +281,8 @@ def _positive(value: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "serve":
-        args.serve_args = rest
+    if getattr(args, "passthrough", False):
+        args.rest = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
