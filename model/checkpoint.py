@@ -37,6 +37,11 @@ def _write_json(path: Path, obj):
     _write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def write_metrics(directory, metrics: list | dict):
+    """Replace metrics.json only; the weights, and so the model id, stay as they are."""
+    _write_json(Path(directory) / METRICS, metrics)
+
+
 def compute_model_id(directory) -> str:
     """ltt-<12 hex>: sha256 over the weights file and the config, so any change gives a new id."""
     directory = Path(directory)
