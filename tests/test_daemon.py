@@ -24,7 +24,7 @@ def test_generated_stubs_match_the_proto():
 
 
 def test_client_path_never_imports_heavy_modules():
-    probe = ("import sys, ltlsp.server.cli, ltlsp.server.client; "
+    probe = ("import sys, ltlsp.server.cli, ltlsp.server.commands; "
              "print([m for m in ('torch', 'faiss', 'numpy', 'ltlsp.model') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
