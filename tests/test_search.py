@@ -184,3 +184,9 @@ def test_daemon_killed_mid_request(ltlsp, tmp_path):
     for hit in hits:
         lines = (repo / hit["path"]).read_text().splitlines()
         assert hit["preview"].splitlines()[0] == lines[hit["start_line"] - 1]
+
+
+def test_repository_with_nothing_to_index(ltlsp, tmp_path):
+    repo = make_repo(tmp_path / "bin", {"blob.bin": bytes(range(256)) * 4})
+    done = ltlsp.run("search", "anything at all", "--repo", str(repo))
+    assert done.stdout.strip() == "no results"

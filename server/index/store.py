@@ -242,6 +242,8 @@ class RepoIndex:
         while True:
             with self._faiss_lock:
                 total = self._faiss.ntotal
+                if total == 0:
+                    return []
                 scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), min(fetch, total))
             hits = self._collect(scores[0], ids[0], top_k, exclude)
             if len(hits) >= top_k or fetch >= total:

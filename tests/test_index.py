@@ -1,0 +1,152 @@
+"""The index store and chunking, directly: SQLite as the truth, FAISS as a cache that follows it.
+
+Vectors here are fixed random unit vectors: the store is under test, not the encoder.
+"""
+
+import json
+import sqlite3
+import threading
+
+import numpy as np
+import pytest
+
+from ltlsp.server.index.chunking import chunk_at, line_windows
+from ltlsp.server.index.store import RepoIndex
+
+DIM = 8
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def file_entry(path: str, text: str, seed: int):
+    chunks = line_windows(text)
+    vectors = np.stack([unit(seed + i) for i in range(len(chunks))])
+    return (path, f"hash-{path}-{seed}", len(text), chunks, vectors)
+
+
+@pytest.fixture
+def index(tmp_path):
+    idx = RepoIndex(tmp_path / "idx", tmp_path / "repo", "model-a", DIM)
+    yield idx
+    idx.close()
+
+
+def test_windows_cover_every_line_and_overlap():
+    text = "\n".join(f"line {i}" for i in range(1, 46))
+    spans = [(c.start_line, c.end_line) for c in line_windows(text)]
+    assert spans == [(1, 20), (11, 30), (21, 40), (31, 45)]
+    assert chunk_at(line_windows(text), 25).start_line == 11
+    assert line_windows("\n\n   \n") == []
+
+
+def test_search_returns_the_nearest_chunk_and_collapses_overlaps(index):
+    text = "\n".join(f"x{i}" for i in range(60))
+    index.replace_files([file_entry("a.py", text, 0), file_entry("b.py", "def b():\n  pass\n", 100)])
+    hits = index.search(unit(100), top_k=3)
+    assert (hits[0].path, hits[0].start_line) == ("b.py", 1)
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    a_hits = [h for h in hits if h.path == "a.py"]
+    for i, h in enumerate(a_hits):  # windows of one file in the results share under half
+        for other in a_hits[i + 1:]:
+            shared = min(h.end_line, other.end_line) - max(h.start_line, other.start_line) + 1
+            assert shared * 2 < 20
+
+
+def test_exclude_removes_the_query_span(index):
+    index.replace_files([file_entry("a.py", "def a():\n  pass\n", 0), file_entry("b.py", "def b():\n  pass\n", 1)])
+    assert [h.path for h in index.search(unit(0), 2, exclude=("a.py", 1, 2))] == ["b.py"]
+
+
+def test_replace_and_delete_keep_sqlite_and_faiss_in_step(index):
+    index.replace_files([file_entry("a.py", "one\ntwo\n", 0)])
+    index.replace_files([file_entry("a.py", "three\nfour\n", 5)])
+    assert index.chunk_count() == 1 and index._faiss.ntotal == 1
+    assert index.search(unit(5), 1)[0].text == "three\nfour"
+    index.delete_files(["a.py"])
+    assert index.chunk_count() == 0 and index._faiss.ntotal == 0
+    assert index.search(unit(5), 1) == []
+
+
+def test_vectors_are_found_by_chunk_hash(index):
+    entry = file_entry("a.py", "alpha\nbeta\n", 3)
+    index.replace_files([entry])
+    found = index.vectors_by_hash([entry[3][0].hash, "no-such-hash"])
+    assert list(found) == [entry[3][0].hash]
+    assert np.allclose(found[entry[3][0].hash], entry[4][0])
+
+
+def test_faiss_cache_is_reused_when_current_and_rebuilt_when_stale(tmp_path):
+    folder, repo = tmp_path / "idx", tmp_path / "repo"
+    first = RepoIndex(folder, repo, "model-a", DIM)
+    first.replace_files([file_entry("a.py", "a\n", 0)])
+    first.save_cache()
+    first.replace_files([file_entry("b.py", "b\n", 1)])  # committed, cache not saved: a crash here
+    first.close()
+    stamp = json.loads((folder / "vectors.json").read_text())["generation"]
+    reopened = RepoIndex(folder, repo, "model-a", DIM)
+    assert reopened.generation() > stamp
+    assert reopened._faiss.ntotal == 2  # rebuilt from SQLite, b.py included
+    assert reopened.search(unit(1), 1)[0].path == "b.py"
+    reopened.save_cache()
+    reopened.close()
+    again = RepoIndex(folder, repo, "model-a", DIM)
+    assert again._faiss.ntotal == 2
+    again.close()
+
+
+def test_a_new_model_drops_the_old_vectors(tmp_path):
+    folder, repo = tmp_path / "idx", tmp_path / "repo"
+    old = RepoIndex(folder, repo, "model-a", DIM)
+    old.replace_files([file_entry("a.py", "a\n", 0)])
+    old.close()
+    new = RepoIndex(folder, repo, "model-b", DIM)
+    assert new.chunk_count() == 0 and new.meta("model_id") == "model-b"
+    assert any("encoder changed" in n for n in new.notices)
+    new.close()
+
+
+def test_garbage_file_is_moved_aside(tmp_path):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    (folder / "index.sqlite").write_bytes(b"\x00garbage" * 512)
+    idx = RepoIndex(folder, tmp_path / "repo", "model-a", DIM)
+    assert idx.chunk_count() == 0
+    assert any("damaged" in n for n in idx.notices)
+    assert list(folder.glob("index.sqlite.broken-*"))
+    idx.close()
+
+
+def test_a_failed_transaction_changes_nothing(index):
+    index.replace_files([file_entry("a.py", "keep\n", 0)])
+    path, digest, size, chunks, vectors = file_entry("b.py", "new\n", 1)
+    with pytest.raises(sqlite3.Error):
+        index.replace_files([(path, digest, size, chunks, vectors),
+                             (path, digest, size, chunks, vectors)])  # duplicate path: UNIQUE fails
+    assert index.file_hashes() == {"a.py": "hash-a.py-0"}
+    assert index._faiss.ntotal == 1
+
+
+def test_readers_never_see_a_half_written_batch(index):
+    """While one thread rewrites files in transactions, searches see each file whole or not at all."""
+    text = "\n".join(f"line {i}" for i in range(40))  # three windows per file
+    index.replace_files([file_entry(f"f{i}.py", text, i * 10) for i in range(20)])
+    stop = threading.Event()
+    seen_bad = []
+
+    def read():
+        while not stop.is_set():
+            for hit in index.search(unit(3), 10):
+                if hit.text.splitlines()[0] != text.splitlines()[hit.start_line - 1]:
+                    seen_bad.append(hit)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for round_ in range(30):
+        index.replace_files([file_entry(f"f{i}.py", text, 1000 + round_ + i) for i in range(20)])
+    stop.set()
+    reader.join()
+    assert seen_bad == []
+    assert index.chunk_count() == 60 and index._faiss.ntotal == 60
