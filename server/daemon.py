@@ -24,6 +24,8 @@ from grpc_reflection.v1alpha import reflection
 
 from ltlsp.server import EXIT_ALREADY_RUNNING, __version__, paths
 from ltlsp.server.engine import Engine
+from ltlsp.server.logs import service as logs_service
+from ltlsp.server.proto import logs_pb2
 from ltlsp.server.proto import ltlsp_pb2 as pb
 from ltlsp.server.proto import ltlsp_pb2_grpc as pb_grpc
 from ltlsp.server.services import CodeSearchService, DaemonService, EncoderService
@@ -33,7 +35,8 @@ log = logging.getLogger("ltlsp.daemon")
 DEFAULT_IDLE_TIMEOUT_S = 3 * 3600
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SERVICE_NAMES = tuple(pb.DESCRIPTOR.services_by_name[name].full_name
-                      for name in ("CodeSearch", "Encoder", "Daemon"))
+                      for name in ("CodeSearch", "Encoder", "Daemon")) + (
+                          logs_pb2.DESCRIPTOR.services_by_name["Logs"].full_name,)
 GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 
@@ -140,6 +143,7 @@ class Daemon:
         self.tcp = tcp
         self.idle_timeout = idle_timeout
         self.engine = Engine()
+        self.logs = logs_service.LogsService()  # one set of log models for every listener
         self.activity = Activity()
         self.health = health.HealthServicer()
         self.stopping = threading.Event()
@@ -157,6 +161,7 @@ class Daemon:
         pb_grpc.add_CodeSearchServicer_to_server(CodeSearchService(self.engine, self.info), server)
         pb_grpc.add_EncoderServicer_to_server(EncoderService(self.engine), server)
         pb_grpc.add_DaemonServicer_to_server(DaemonService(self.info, self.stopping.set), server)
+        logs_service.add_to_server(server, self.logs)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME),
                                             server)

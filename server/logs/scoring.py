@@ -1,0 +1,133 @@
+"""Scoring a stream of lines against a log model: per line, and per session when it closes.
+
+A line's score is the novelty of its template given the session so far; a session's score is the
+largest of its lines' scores and of the missing-event score at the time it is judged. Both are in
+nats and share the threshold (config threshold / sensitivity).
+"""
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ltlsp.model.logmodel import SessionStats, Verdict
+from ltlsp.server.logs.model import LogModel
+from ltlsp.server.logs.sessions import Sessionizer, compile_key
+
+MAX_OPEN_SESSIONS = 20_000     # beyond this the least recently active session is closed
+
+
+@dataclass
+class LineResult:
+    line: int
+    score: float
+    anomaly: bool
+    template: int
+    template_text: str
+    session: str
+    reason: str
+    message: str
+
+
+@dataclass
+class SessionResult:
+    session: str
+    score: float
+    anomaly: bool
+    lines: int
+    reason: str
+    template: int
+
+
+@dataclass
+class OpenSession:
+    id: str
+    events: list[tuple[int, float | None]] = field(default_factory=list)
+    present: set[int] = field(default_factory=set)
+    present_key: tuple[int, ...] = ()
+    start: float | None = None
+    worst: Verdict = field(default_factory=lambda: Verdict(0.0, -1, ""))
+    lines: int = 0
+    missing_reported: bool = False
+
+
+class Scorer:
+    def __init__(self, model: LogModel, session_key: str, sensitivity: float):
+        if not (sensitivity > 0 and math.isfinite(sensitivity)):
+            raise ValueError(f"--sensitivity must be a positive number, not {sensitivity}")
+        self.model = model
+        self.stats: SessionStats = model.stats_for(session_key)
+        self.sessionizer = Sessionizer(compile_key(session_key))
+        self.threshold = model.cfg.threshold / sensitivity
+        self.sessions: OrderedDict[str, OpenSession] = OrderedDict()
+        self.clock: float | None = None     # latest timestamp seen: the log's own "now"
+        self._templates: dict = {}
+
+    def line(self, source: str, number: int, text: str) -> LineResult:
+        parsed = self.model.parse(text, self._templates)
+        if parsed.timestamp is not None:
+            self.clock = parsed.timestamp if self.clock is None else max(self.clock, parsed.timestamp)
+        session = self._session(self.sessionizer.session_of(source, text))
+        k = parsed.template
+        score, reason = 0.0, ""
+        if k not in session.present or k < 0:
+            score = self.stats.novelty(k, session.present_key)
+            reason = self._novel_reason(k, score)
+            if k >= 0:
+                session.present.add(k)
+                session.present_key = tuple(sorted(session.present))
+        session.events.append((k, parsed.timestamp))
+        session.lines += 1
+        if session.start is None:
+            session.start = parsed.timestamp
+        if score > session.worst.score:
+            session.worst = Verdict(score, k, reason)
+        anomaly = score > self.threshold
+        return LineResult(number, score, anomaly, k, parsed.text, session.id, reason if anomaly else "",
+                          parsed.message)
+
+    def _session(self, sid: str) -> OpenSession:
+        session = self.sessions.get(sid)
+        if session is None:
+            session = self.sessions[sid] = OpenSession(sid)
+            if len(self.sessions) > MAX_OPEN_SESSIONS:
+                self.sessions.popitem(last=False)
+        else:
+            self.sessions.move_to_end(sid)
+        return session
+
+    def _novel_reason(self, k: int, score: float) -> str:
+        if k < 0:
+            return "a message never seen in training"
+        share = self.stats.share(k)
+        return f"template seen in {share:.2%} of training sessions, unexplained by this session (p={math.exp(-score):.3g})"
+
+    def judge(self, session: OpenSession) -> SessionResult:
+        """The session's verdict now: its worst line, or an expected event that is overdue."""
+        elapsed = None if session.start is None or self.clock is None else self.clock - session.start
+        missing = self.stats.missing(session.present, elapsed)
+        worst = self._unexplained(session)
+        reason = worst.why and f"unusual line: {self.model.template_text(worst.template) or 'unseen template'}"
+        if missing.score > worst.score:
+            worst = missing
+            reason = (f"missing: {self.model.template_text(missing.template)!r} appears in "
+                      f"{self.stats.share(missing.template):.1%} of sessions within "
+                      f"{self.stats.typical_delay(missing.template):.0f} s; not seen after {elapsed:.0f} s")
+        return SessionResult(session.id, worst.score, worst.score > self.threshold, session.lines, reason,
+                             worst.template)
+
+    def _unexplained(self, session: OpenSession) -> Verdict:
+        """The least explained template given all the others in the session. Unlike the line
+        scores (which see only the past), a group of rare templates that always come together,
+        such as the steps of a replication, explains its own first member here."""
+        worst = Verdict(0.0, -1, "")
+        for k in session.present:
+            others = tuple(u for u in session.present_key if u != k)
+            score = self.stats.novelty(k, others)
+            if score > worst.score:
+                worst = Verdict(score, k, "novel")
+        if session.worst.template < 0 and session.worst.score > worst.score:
+            worst = session.worst  # an unseen message explains nothing
+        return worst
+
+    def finish(self) -> list[SessionResult]:
+        return [self.judge(s) for s in self.sessions.values()]

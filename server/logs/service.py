@@ -1,0 +1,186 @@
+"""gRPC servicer of ltlsp.v1.Logs: Train, Score and Watch (daemon side).
+
+Models live in memory once loaded (one per name) and on disk under the data dir. Lines arrive as
+bytes and are decoded with replacement, so invalid UTF-8 or binary garbage is scored like any
+other odd line instead of failing the stream.
+"""
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from ltlsp.model.logmodel import LogModelConfig
+from ltlsp.server.errors import UserError
+from ltlsp.server.logs import model as logmodel
+from ltlsp.server.logs.scoring import LineResult, Scorer, SessionResult
+from ltlsp.server.logs.templates import TemplateMiner
+from ltlsp.server.paths import data_dir
+from ltlsp.server.proto import logs_pb2 as pb
+from ltlsp.server.proto import logs_pb2_grpc as pb_grpc
+from ltlsp.server.services import _report_errors
+
+log = logging.getLogger("ltlsp.daemon")
+
+BATCH_LINES = 2048
+ALERT_REPEAT_S = 60.0      # the same template alerts at most once a minute; repeats are counted
+MAX_ALERTS_PER_S = 20
+SWEEP_S = 1.0             # how often open sessions are checked for overdue events
+
+
+def _lines(chunk: bytes) -> list[str]:
+    text = chunk.decode("utf-8", "replace")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _line_pb(r: LineResult, source: str) -> pb.LineScore:
+    return pb.LineScore(line=r.line, score=r.score, anomaly=r.anomaly, template_id=r.template,
+                        template=r.template_text, session=r.session, reason=r.reason, source=source)
+
+
+def _session_pb(r: SessionResult) -> pb.SessionScore:
+    return pb.SessionScore(session=r.session, score=r.score, anomaly=r.anomaly, lines=r.lines, reason=r.reason)
+
+
+class LogsService(pb_grpc.LogsServicer):
+    def __init__(self, data_root: Path | None = None):
+        self.data_root = data_root
+        self.models: dict[str, logmodel.LogModel] = {}
+        self._lock = threading.Lock()
+
+    def _root(self) -> Path:
+        return self.data_root or data_dir()
+
+    def _model(self, name: str) -> logmodel.LogModel:
+        logmodel.check_name(name)
+        with self._lock:
+            if name not in self.models:
+                self.models[name] = logmodel.load(logmodel.model_dir(self._root(), name), name)
+            return self.models[name]
+
+    @_report_errors
+    def Train(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None:
+            raise UserError("no input: give at least one log file")
+        name = logmodel.check_name(first.model)
+        model = logmodel.LogModel(name, LogModelConfig(), TemplateMiner())
+        lines = 0
+        for message in _with_first(first, request_iterator):
+            for line in _lines(message.data):
+                model.learn_line(message.source or "-", line)
+                lines += 1
+        if not lines:
+            raise UserError("the input has no lines to learn from")
+        model.finish_training()
+        folder = logmodel.model_dir(self._root(), name)
+        logmodel.save(model, folder)
+        with self._lock:
+            self.models[name] = model
+        log.info("trained log model %s on %d lines: %d templates", name, lines, len(model.miner.clusters))
+        return pb.TrainReply(lines=lines, templates=len(model.miner.clusters),
+                             sessions=int(model.stats[logmodel.DEFAULT_KEY].n_sessions), path=str(folder))
+
+    def _scorer(self, first: pb.LogInput) -> Scorer:
+        model = self._model(first.model)
+        try:
+            return Scorer(model, first.session_key, first.sensitivity or 1.0)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+
+    @_report_errors
+    def Score(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None:
+            return
+        scorer = self._scorer(first)
+        for message in _with_first(first, request_iterator):
+            batch = pb.ScoreBatch()
+            source = message.source or "-"
+            for offset, line in enumerate(_lines(message.data)):
+                batch.lines.append(_line_pb(scorer.line(source, message.first_line + offset, line), source))
+                if len(batch.lines) >= BATCH_LINES:
+                    yield batch
+                    batch = pb.ScoreBatch()
+            if batch.lines:
+                yield batch
+        sessions = scorer.finish()
+        for start in range(0, len(sessions), BATCH_LINES):
+            yield pb.ScoreBatch(sessions=[_session_pb(s) for s in sessions[start:start + BATCH_LINES]])
+
+    @_report_errors
+    def Watch(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None:
+            return
+        scorer = self._scorer(first)
+        alerts = AlertGate()
+        seen, last_sweep = 0, 0.0
+        for message in _with_first(first, request_iterator):
+            source = message.source or "-"
+            event = pb.WatchEvent(source=source)
+            lines = _lines(message.data)
+            for offset, text in enumerate(lines):
+                result = scorer.line(source, message.first_line + offset, text)
+                if result.anomaly:
+                    alert = alerts.admit(result.template, time.monotonic())
+                    if alert is not None:
+                        event.alerts.append(pb.Alert(line=_line_pb(result, source), text=text,
+                                                     suppressed=alert))
+            if time.monotonic() - last_sweep >= SWEEP_S:
+                last_sweep = time.monotonic()
+                event.alerts.extend(self._overdue(scorer))
+            seen += len(lines)
+            event.acked_through = message.first_line + len(lines) - 1 if lines else message.first_line - 1
+            event.lines_seen = seen
+            yield event
+
+
+    @staticmethod
+    def _overdue(scorer: Scorer) -> list[pb.Alert]:
+        """Session alerts for expected events that are now overdue (each session once)."""
+        found = []
+        for session in scorer.sessions.values():
+            if session.missing_reported:
+                continue
+            verdict = scorer.judge(session)
+            if verdict.anomaly and verdict.reason.startswith("missing"):
+                session.missing_reported = True
+                found.append(pb.Alert(session=_session_pb(verdict)))
+        return found
+
+
+class AlertGate:
+    """De-duplicates alerts per template (one a minute) and caps them per second."""
+
+    def __init__(self):
+        self.last: dict[int, float] = {}
+        self.folded: dict[int, int] = {}
+        self.window_start = 0.0
+        self.in_window = 0
+
+    def admit(self, template: int, now: float) -> int | None:
+        """None to suppress; else the number of similar alerts folded since the last one shown."""
+        if now - self.window_start >= 1.0:
+            self.window_start, self.in_window = now, 0
+        recent = now - self.last.get(template, -ALERT_REPEAT_S) < ALERT_REPEAT_S
+        if recent or self.in_window >= MAX_ALERTS_PER_S:
+            self.folded[template] = self.folded.get(template, 0) + 1
+            return None
+        self.last[template] = now
+        self.in_window += 1
+        return self.folded.pop(template, 0)
+
+
+def _with_first(first, rest):
+    yield first
+    yield from rest
+
+
+def add_to_server(server: grpc.Server, service: LogsService) -> None:
+    pb_grpc.add_LogsServicer_to_server(service, server)
