@@ -126,7 +126,7 @@ def cmd_score(args) -> int:
         for r in batch.lines:
             if args.json:
                 write(f'{{"line": {r.line}, "score": {r.score:.4f}, "anomaly": {"true" if r.anomaly else "false"}, '
-                      f'"session": {json.dumps(r.session)}, "template": {json.dumps(r.template)}}}\n')
+                      f'"in_session": {json.dumps(r.session)}, "template": {json.dumps(r.template)}}}\n')
             elif r.anomaly:
                 flagged["lines"] += 1
                 show_line_alert(r, None)

@@ -131,15 +131,11 @@ def _yearless(mon: str, day: str, hms: str, now: float | None) -> float | None:
     """RFC 3164 has no year: take the current one, or last year's if that lands in the future."""
     now = time.time() if now is None else now
     year = time.gmtime(now).tm_year
-    try:
-        h, mi, s = (int(x) for x in hms.split(":"))
-        stamp = calendar.timegm((year, MONTHS[mon], int(day), h, mi, s))
-        if stamp > now + 86400:
-            stamp = calendar.timegm((year - 1, MONTHS[mon], int(day), h, mi, s))
-        time.gmtime(stamp)
-    except (ValueError, OverflowError):
-        return None
-    return float(stamp)
+    h, mi, s = (int(x) for x in hms.split(":"))
+    stamp = _civil(year, MONTHS[mon], int(day), h, mi, s)
+    if stamp is not None and stamp > now + 86400:
+        stamp = _civil(year - 1, MONTHS[mon], int(day), h, mi, s)
+    return stamp
 
 
 # ---- access logs -----------------------------------------------------------------------------
@@ -245,12 +241,18 @@ GENERIC_HEAD = re.compile(
 EPOCH_PREFIX = re.compile(r"\S+ \d{9,10} \d{4}\.\d\d\.\d\d \S+ ")
 
 
+_last_time_format = [0]  # a log keeps its format: try the pattern that matched last first
+
+
 def parse_generic(line: str) -> Record:
     stamp, rest = None, line
-    for pattern, convert in LEADING_TIMES:
+    first = _last_time_format[0]
+    for i in (first, *(j for j in range(len(LEADING_TIMES)) if j != first)):
+        pattern, convert = LEADING_TIMES[i]
         m = pattern.match(line)
         if m:
             stamp, rest = convert(m["ts"]), line[m.end():]
+            _last_time_format[0] = i
             break
     head = GENERIC_HEAD.match(rest)
     pid, level = (head["pid"] or "", (head["level"] or "").lower()) if head else ("", "")
@@ -278,10 +280,17 @@ def iso_timestamp(text: str) -> float | None:
 
 def _civil(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float | None:
     """Seconds of a UTC date, None if it is impossible (strptime is too slow for every line)."""
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
-            and hour < 24 and minute < 60 and second < 61):
+    midnight = _midnight(year, month, day)
+    if midnight is None or hour > 23 or minute > 59 or second > 60:
         return None
-    return float(calendar.timegm((year, month, day, hour, minute, second)))
+    return midnight + hour * 3600 + minute * 60 + second
+
+
+@functools.lru_cache(maxsize=1024)
+def _midnight(year: int, month: int, day: int) -> float | None:
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return None
+    return float(calendar.timegm((year, month, day, 0, 0, 0)))
 
 
 @functools.lru_cache(maxsize=4096)  # consecutive lines share their second
@@ -300,5 +309,10 @@ def parse_line(line: str, now: float | None = None) -> Record:
         inner = parse_rfc3164(line[prefixed.end():], now)
         if inner:
             return inner
-    return (parse_json(line) or parse_rfc5424(line) or parse_rfc3164(line, now)
-            or parse_access(line) or parse_generic(line))
+    first = line[:1]
+    # Cheap tests of the first character or a marker skip parsers that cannot match.
+    return ((first == "{" and parse_json(line))
+            or (first == "<" and parse_rfc5424(line))
+            or ((first == "<" or first.isupper()) and parse_rfc3164(line, now))
+            or ('] "' in line and parse_access(line))
+            or parse_generic(line))

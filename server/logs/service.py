@@ -136,7 +136,7 @@ class LogsService(pb_grpc.LogsServicer):
                 last_sweep = time.monotonic()
                 event.alerts.extend(self._overdue(scorer))
             seen += len(lines)
-            event.acked_through = message.first_line + len(lines) - 1 if lines else message.first_line - 1
+            event.acked_through = max(message.first_line + len(lines) - 1, 0)
             event.lines_seen = seen
             yield event
 
