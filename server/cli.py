@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     # These parse their own options (e.g. `ltlsp serve --help`).
     for name, summary in (("serve", "run the daemon in the foreground"),
                           ("lsp", "run the language server on stdio"),
-                          ("logs", "train, score and watch logs")):
+                          ("logs", "train, score and watch logs"),
+                          ("hooks", "install, remove or show the git hooks that keep the index current")):
         sub.add_parser(name, help=summary, add_help=False).set_defaults(passthrough=True)
 
     sub.add_parser("stop", help="stop the daemon")
@@ -44,6 +45,10 @@ def _add_result_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", default=".", help="a path inside the git work tree (default: .)")
     p.add_argument("--top-k", type=_positive, default=10, metavar="K", help="results (default 10)")
     p.add_argument("--json", action="store_true", help="JSON lines, best first")
+    p.add_argument("--path", default="", metavar="GLOB", help="only paths matching this shell pattern")
+    p.add_argument("--lang", default="", metavar="LANG", help="only files of this language (e.g. python)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid",
+                   help="rank by both retrievers fused (default), by embeddings, or by BM25")
 
 
 def _positive(value: str) -> int:

@@ -38,8 +38,8 @@ def cmd_search(args) -> int:
                           user_error=True)
     conn = connect()
     ensure_indexed(conn, args.repo, for_person=not args.json)
-    reply = conn.call(conn.code.Search, pb.SearchRequest(repo=_abs(args.repo), query=args.query,
-                                                          top_k=args.top_k), timeout=SEARCH_TIMEOUT_S)
+    reply = conn.call(conn.code.Search, pb.SearchRequest(
+        repo=_abs(args.repo), query=args.query, top_k=args.top_k, **_ranking(args)), timeout=SEARCH_TIMEOUT_S)
     if args.json:
         print_json_hits(reply.hits)
     else:
@@ -55,8 +55,8 @@ def cmd_similar(args) -> int:
     several = len(spans) > 1
     for spec, (path, start, end) in zip(args.spans, spans):
         reply = conn.call(conn.code.Similar, pb.SimilarRequest(
-            repo=_abs(args.repo), path=path, start_line=start, end_line=end, top_k=args.top_k),
-            timeout=SEARCH_TIMEOUT_S)
+            repo=_abs(args.repo), path=path, start_line=start, end_line=end, top_k=args.top_k,
+            **_ranking(args)), timeout=SEARCH_TIMEOUT_S)
         if args.json:
             print_json_hits(reply.hits, query=spec if several else None)
         else:
@@ -103,6 +103,16 @@ def cmd_lsp(args) -> int:
 def cmd_logs(args) -> int:
     from ltlsp.server.logs.cli import main as logs_main
     return logs_main(args.rest)
+
+
+def cmd_hooks(args) -> int:
+    from ltlsp.server import hooks
+    return hooks.main(args.rest)
+
+
+def _ranking(args) -> dict:
+    """The request fields shared by search and similar: mode and filters."""
+    return {"mode": pb.Mode.Value(args.mode.upper()), "path_glob": args.path, "language": args.lang}
 
 
 # ---- indexing ------------------------------------------------------------------------------

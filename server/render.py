@@ -69,7 +69,8 @@ def summary(s: pb.IndexSummary) -> None:
               f"{s.files_indexed} files updated, {s.files_unchanged} unchanged, {s.files_removed} removed; "
               f"{s.chunks_total} chunks ({s.chunks_embedded} embedded, {s.chunks_reused} reused)")
     skipped = [f"{n} {what}" for n, what in ((s.skipped_binary, "binary"),
-               (s.skipped_too_large, "too large (LTLSP_MAX_FILE_BYTES)"), (s.skipped_missing, "missing"))
+               (s.skipped_too_large, "too large (LTLSP_MAX_FILE_BYTES)"), (s.skipped_missing, "missing"),
+               (s.skipped_generated, "generated or minified"))
                if n]
     if skipped:
         out.print("skipped " + ", ".join(skipped) + " files")

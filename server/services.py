@@ -18,9 +18,9 @@ import grpc
 from ltlsp.server.engine import Engine
 from ltlsp.server.errors import FailedPrecondition, NotFound, UserError
 from ltlsp.server.index import gitrepo
-from ltlsp.server.index.chunking import chunk_at, line_windows
 from ltlsp.server.index.indexer import Indexer, Summary, read_text
-from ltlsp.server.index.store import StoredHit, index_dir
+from ltlsp.server.index.store import Filters, StoredHit, index_dir
+from ltlsp.server.index.syntax import GRAMMARS, enclosing_span
 from ltlsp.server.proto import ltlsp_pb2 as pb
 from ltlsp.server.proto import ltlsp_pb2_grpc as pb_grpc
 from ltlsp.server.repos import Repos, peek_counts
@@ -70,6 +70,19 @@ def _hit(h: StoredHit) -> pb.Hit:
 
 def _summary(s: Summary) -> pb.IndexSummary:
     return pb.IndexSummary(**vars(s))
+
+
+def _ranked(index, encoder, request, text: str, kind: str, filters: Filters) -> list[StoredHit]:
+    """Search by the request's mode: the encoder's vector, the lexical terms, or both."""
+    top_k = _top_k(request.top_k)
+    vector = encoder.encode([text], kind=kind)[0] if request.mode != pb.LEXICAL else None
+    return index.search(top_k, vector, text if request.mode != pb.DENSE else "", filters)
+
+
+def _language(request) -> str:
+    if request.language and request.language not in GRAMMARS:
+        raise UserError(f"unknown language {request.language!r}: use one of {', '.join(sorted(GRAMMARS))}")
+    return request.language
 
 
 def _top_k(requested: int) -> int:
@@ -133,8 +146,7 @@ class CodeSearchService(pb_grpc.CodeSearchServicer):
         if len(query) > MAX_QUERY_CHARS:
             raise UserError(f"the query is {len(query)} characters long; keep it under {MAX_QUERY_CHARS}")
         encoder, index = self._indexed(request.repo)
-        vector = encoder.encode([query], kind="query")[0]
-        hits = index.search(vector, _top_k(request.top_k))
+        hits = _ranked(index, encoder, request, query, "query", Filters(request.path_glob, _language(request)))
         return pb.SearchResponse(hits=[_hit(h) for h in hits], commit=index.meta("indexed_commit"))
 
     @_report_errors
@@ -146,8 +158,8 @@ class CodeSearchService(pb_grpc.CodeSearchServicer):
         lines = text.splitlines()[start - 1:end]
         if not "".join(lines).strip():
             raise UserError(f"{path}:{start}-{end} holds only blank lines: select some code")
-        vector = encoder.encode(["\n".join(lines)], kind="code")[0]
-        hits = index.search(vector, _top_k(request.top_k), exclude=(path, start, end))
+        filters = Filters(request.path_glob, _language(request), exclude=(path, start, end))
+        hits = _ranked(index, encoder, request, "\n".join(lines), "code", filters)
         return pb.SearchResponse(hits=[_hit(h) for h in hits], commit=index.meta("indexed_commit"))
 
     @_report_errors
@@ -208,8 +220,7 @@ def _span(text: str, path: str, start: int, end: int) -> tuple[int, int]:
     if start > count:
         raise UserError(f"{path}:{start} is past the end of the file, which has {count} lines")
     if end == 0:
-        unit = chunk_at(line_windows(text), start)
-        return (unit.start_line, unit.end_line) if unit else (start, start)
+        return enclosing_span(path, text, start)
     if end < start:
         raise UserError(f"{path}:{start}-{end}: the end line comes before the start line")
     return start, min(end, count)

@@ -10,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from ltlsp.server.index.chunking import chunk_at, line_windows
-from ltlsp.server.index.store import RepoIndex
+from ltlsp.server.index.chunking import line_windows
+from ltlsp.server.index.store import FileEntry, Filters, RepoIndex
 
 DIM = 8
 
@@ -21,10 +21,10 @@ def unit(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def file_entry(path: str, text: str, seed: int):
+def file_entry(path: str, text: str, seed: int) -> FileEntry:
     chunks = line_windows(text)
     vectors = np.stack([unit(seed + i) for i in range(len(chunks))])
-    return (path, f"hash-{path}-{seed}", len(text), chunks, vectors)
+    return FileEntry(path, f"hash-{path}-{seed}", len(text), "python", chunks, vectors)
 
 
 @pytest.fixture
@@ -38,14 +38,13 @@ def test_windows_cover_every_line_and_overlap():
     text = "\n".join(f"line {i}" for i in range(1, 46))
     spans = [(c.start_line, c.end_line) for c in line_windows(text)]
     assert spans == [(1, 20), (11, 30), (21, 40), (31, 45)]
-    assert chunk_at(line_windows(text), 25).start_line == 11
     assert line_windows("\n\n   \n") == []
 
 
 def test_search_returns_the_nearest_chunk_and_collapses_overlaps(index):
     text = "\n".join(f"x{i}" for i in range(60))
     index.replace_files([file_entry("a.py", text, 0), file_entry("b.py", "def b():\n  pass\n", 100)])
-    hits = index.search(unit(100), top_k=3)
+    hits = index.search(3, unit(100))
     assert (hits[0].path, hits[0].start_line) == ("b.py", 1)
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     a_hits = [h for h in hits if h.path == "a.py"]
@@ -57,25 +56,25 @@ def test_search_returns_the_nearest_chunk_and_collapses_overlaps(index):
 
 def test_exclude_removes_the_query_span(index):
     index.replace_files([file_entry("a.py", "def a():\n  pass\n", 0), file_entry("b.py", "def b():\n  pass\n", 1)])
-    assert [h.path for h in index.search(unit(0), 2, exclude=("a.py", 1, 2))] == ["b.py"]
+    assert [h.path for h in index.search(2, unit(0), filters=Filters(exclude=("a.py", 1, 2)))] == ["b.py"]
 
 
 def test_replace_and_delete_keep_sqlite_and_faiss_in_step(index):
     index.replace_files([file_entry("a.py", "one\ntwo\n", 0)])
     index.replace_files([file_entry("a.py", "three\nfour\n", 5)])
     assert index.chunk_count() == 1 and index._faiss.ntotal == 1
-    assert index.search(unit(5), 1)[0].text == "three\nfour"
+    assert index.search(1, unit(5))[0].text == "three\nfour"
     index.delete_files(["a.py"])
     assert index.chunk_count() == 0 and index._faiss.ntotal == 0
-    assert index.search(unit(5), 1) == []
+    assert index.search(1, unit(5)) == []
 
 
 def test_vectors_are_found_by_chunk_hash(index):
     entry = file_entry("a.py", "alpha\nbeta\n", 3)
     index.replace_files([entry])
-    found = index.vectors_by_hash([entry[3][0].hash, "no-such-hash"])
-    assert list(found) == [entry[3][0].hash]
-    assert np.allclose(found[entry[3][0].hash], entry[4][0])
+    found = index.vectors_by_hash([entry.chunks[0].hash, "no-such-hash"])
+    assert list(found) == [entry.chunks[0].hash]
+    assert np.allclose(found[entry.chunks[0].hash], entry.vectors[0])
 
 
 def test_faiss_cache_is_reused_when_current_and_rebuilt_when_stale(tmp_path):
@@ -89,7 +88,7 @@ def test_faiss_cache_is_reused_when_current_and_rebuilt_when_stale(tmp_path):
     reopened = RepoIndex(folder, repo, "model-a", DIM)
     assert reopened.generation() > stamp
     assert reopened._faiss.ntotal == 2  # rebuilt from SQLite, b.py included
-    assert reopened.search(unit(1), 1)[0].path == "b.py"
+    assert reopened.search(1, unit(1))[0].path == "b.py"
     reopened.save_cache()
     reopened.close()
     again = RepoIndex(folder, repo, "model-a", DIM)
@@ -121,10 +120,9 @@ def test_garbage_file_is_moved_aside(tmp_path):
 
 def test_a_failed_transaction_changes_nothing(index):
     index.replace_files([file_entry("a.py", "keep\n", 0)])
-    path, digest, size, chunks, vectors = file_entry("b.py", "new\n", 1)
+    entry = file_entry("b.py", "new\n", 1)
     with pytest.raises(sqlite3.Error):
-        index.replace_files([(path, digest, size, chunks, vectors),
-                             (path, digest, size, chunks, vectors)])  # duplicate path: UNIQUE fails
+        index.replace_files([entry, entry])  # the same path twice: UNIQUE fails
     assert index.file_hashes() == {"a.py": "hash-a.py-0"}
     assert index._faiss.ntotal == 1
 
@@ -138,7 +136,7 @@ def test_readers_never_see_a_half_written_batch(index):
 
     def read():
         while not stop.is_set():
-            for hit in index.search(unit(3), 10):
+            for hit in index.search(10, unit(3)):
                 if hit.text.splitlines()[0] != text.splitlines()[hit.start_line - 1]:
                     seen_bad.append(hit)
 
@@ -150,3 +148,35 @@ def test_readers_never_see_a_half_written_batch(index):
     reader.join()
     assert seen_bad == []
     assert index.chunk_count() == 60 and index._faiss.ntotal == 60
+
+
+def test_lexical_search_matches_identifier_parts(index):
+    index.replace_files([file_entry("net.py", "def parseHttpHeader(line):\n    return line\n", 0),
+                         file_entry("io.py", "def read_config(path):\n    return path\n", 1)])
+    assert [h.path for h in index.search(2, text="parse the http header")] == ["net.py"]
+    assert [h.path for h in index.search(2, text="READ config")] == ["io.py"]
+    assert index.search(2, text="the of and") == []  # nothing but stopwords: no lexical query
+
+
+def test_hybrid_puts_agreement_first_and_scales_to_one(index):
+    index.replace_files([file_entry("a.py", "def alpha_beta():\n    pass\n", 0),
+                         file_entry("b.py", "def gamma():\n    pass\n", 1)])
+    hits = index.search(2, unit(0), "alpha beta")
+    assert hits[0].path == "a.py" and hits[0].score == pytest.approx(1.0)
+    assert hits[1].score < hits[0].score
+
+
+def test_filters_by_path_glob_and_language(index):
+    index.replace_files([file_entry("src/a.py", "def a():\n    pass\n", 0),
+                         file_entry("tests/b.py", "def b():\n    pass\n", 1)])
+    assert [h.path for h in index.search(5, unit(1), filters=Filters(path_glob="src/*"))] == ["src/a.py"]
+    assert index.search(5, unit(1), filters=Filters(language="go")) == []
+
+
+def test_lexical_rows_follow_their_chunks(index):
+    index.replace_files([file_entry("a.py", "def unique_name():\n    pass\n", 0)])
+    index.replace_files([file_entry("a.py", "def other_name():\n    pass\n", 1)])
+    assert index.search(5, text="unique") == []
+    index.delete_files(["a.py"])
+    db = sqlite3.connect(index.db_path)
+    assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == 0

@@ -135,7 +135,8 @@ def test_binary_and_invalid_utf8_files(ltlsp, tmp_path):
     assert summary["skipped_binary"] == 1 and summary["lossy_utf8"] == 1
     assert summary["files_indexed"] == 2
     hits = ltlsp.json_lines("similar", "legacy.py:2", "--repo", str(repo), cwd=repo)
-    assert hits and hits[0]["path"] == "ok.py"
+    assert "ok.py" in {h["path"] for h in hits}
+    assert not [h for h in hits if h["path"] == "legacy.py" and h["start_line"] <= 3 and h["end_line"] >= 2]
     human = ltlsp.run("index", str(repo)).stdout
     assert "indexed" in human
 
@@ -190,3 +191,14 @@ def test_repository_with_nothing_to_index(ltlsp, tmp_path):
     repo = make_repo(tmp_path / "bin", {"blob.bin": bytes(range(256)) * 4})
     done = ltlsp.run("search", "anything at all", "--repo", str(repo))
     assert done.stdout.strip() == "no results"
+
+
+def test_modes_and_filters_through_the_cli(indexed):
+    ltlsp, repo = indexed
+    lexical = ltlsp.json_lines("search", "ExpiringCache ttl", "--repo", str(repo), "--mode", "lexical")
+    assert lexical[0]["path"] == "store/cache.py"
+    only_math = ltlsp.json_lines("search", "numbers", "--repo", str(repo), "--path", "math/*")
+    assert only_math and {h["path"] for h in only_math} <= {"math/stats.py", "math/summary.py"}
+    assert ltlsp.json_lines("search", "numbers", "--repo", str(repo), "--lang", "go") == []
+    done = ltlsp.run("search", "numbers", "--repo", str(repo), "--lang", "cobol", check=False)
+    assert done.returncode == 2 and "unknown language 'cobol'" in done.stderr

@@ -1,4 +1,4 @@
-"""Split a file's text into chunks: overlapping line windows for now.
+"""Chunks and the line windows used where no grammar applies (see syntax.py for the rest).
 
 Windows are short enough that a typical function fills most of one, and overlap so that every
 function of at least half a stride has a window that is mostly inside it.
@@ -18,11 +18,17 @@ class Chunk:
     end_line: int    # inclusive
     symbol: str      # what to show: symbol name, or the first non-blank line
     kind: str
-    text: str
+    text: str           # the lines start_line..end_line, shown and searched
+    context: str = ""   # embedded before the text: the enclosing class, a split unit's signature
+
+    @property
+    def embedding_text(self) -> str:
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
     @property
     def hash(self) -> str:
-        return hashlib.blake2b(self.text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        """Content hash of what is embedded: equal hashes can share a vector."""
+        return hashlib.blake2b(self.embedding_text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def first_line(text: str) -> str:
@@ -46,11 +52,3 @@ def line_windows(text: str, window: int = WINDOW_LINES, stride: int = STRIDE_LIN
             break
         start += stride
     return chunks
-
-
-def chunk_at(chunks: list[Chunk], line: int) -> Chunk | None:
-    """The chunk whose window is best centred on `line` (1-based), if any contains it."""
-    containing = [c for c in chunks if c.start_line <= line <= c.end_line]
-    if not containing:
-        return None
-    return min(containing, key=lambda c: abs((c.start_line + c.end_line) / 2 - line))

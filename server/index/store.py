@@ -6,6 +6,7 @@ commit and cache write, or any other doubt) means the cache is rebuilt from SQLi
 never sees vectors that SQLite does not have.
 """
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -18,9 +19,17 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ltlsp.server.index import lexical
 from ltlsp.server.index.chunking import Chunk
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists (tuned on the
+# dev sets, see bench/README.md). FTS5 column weights favour a match in the symbol or path.
+RRF_K = 60
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.0
+BM25_WEIGHTS = (3.0, 1.0)  # (name: symbol and path words, body)
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,7 +37,8 @@ CREATE TABLE files (
     id INTEGER PRIMARY KEY,
     path TEXT UNIQUE NOT NULL,          -- repo-relative, POSIX separators
     hash TEXT NOT NULL,                 -- content hash of the indexed bytes
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    language TEXT NOT NULL              -- grammar used for chunking, "" for line windows
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,             -- also the FAISS id
@@ -46,6 +56,8 @@ CREATE TABLE vectors (
     chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
     vector BLOB NOT NULL                -- float32 little-endian, L2-normalised
 );
+-- rowid = chunks.id; terms from lexical.document() (identifiers split on case and underscores)
+CREATE VIRTUAL TABLE chunks_fts USING fts5(name, body, tokenize = 'unicode61');
 """
 
 
@@ -58,6 +70,33 @@ class StoredHit:
     symbol: str
     kind: str
     text: str
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file's new state: its chunks and one vector per chunk."""
+    path: str
+    hash: str
+    size: int
+    language: str
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (len(chunks), dim)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which chunks may be results: a shell glob on the path, a language, a span to leave out."""
+    path_glob: str = ""
+    language: str = ""
+    exclude: tuple[str, int, int] | None = None  # (path, start, end): the query's own lines
+
+    def admit(self, path: str, language: str, start: int, end: int) -> bool:
+        if self.path_glob and not fnmatch.fnmatchcase(path, self.path_glob):
+            return False
+        if self.language and language != self.language:
+            return False
+        ex = self.exclude
+        return not (ex and path == ex[0] and start <= ex[2] and ex[1] <= end)
 
 
 class CorruptIndex(Exception):
@@ -233,33 +272,46 @@ class RepoIndex:
                 found[h] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def search(self, query: np.ndarray, top_k: int, exclude: tuple[str, int, int] | None = None,
-               ) -> list[StoredHit]:
-        """Best chunks for a (dim,) unit vector; overlapping windows of one file collapse to the
-        best of them, and chunks overlapping `exclude` (path, start, end) are left out."""
-        hits: list[StoredHit] = []
-        fetch = max(4 * top_k, 32)
+    def search(self, top_k: int, vector: np.ndarray | None = None, text: str = "",
+               filters: Filters = Filters()) -> list[StoredHit]:
+        """Best chunks for a (dim,) unit `vector`, a lexical query `text`, or both fused.
+        Windows of one file that mostly overlap collapse to the best of them."""
+        match = lexical.match_query(text) if text else ""
+        fetch = max(4 * top_k, 50)
         while True:
-            with self._faiss_lock:
-                total = self._faiss.ntotal
-                if total == 0:
-                    return []
-                scores, ids = self._faiss.search(query.reshape(1, -1).astype(np.float32), min(fetch, total))
-            hits = self._collect(scores[0], ids[0], top_k, exclude)
-            if len(hits) >= top_k or fetch >= total:
+            dense = self._dense(vector, fetch) if vector is not None else []
+            found = self._lexical(match, fetch) if match else []
+            hits = self._collect(_fuse(dense, found), top_k, filters)
+            exhausted = len(dense) < fetch and len(found) < fetch
+            if len(hits) >= top_k or exhausted:
                 return hits
             fetch *= 4
 
-    def _collect(self, scores, ids, top_k, exclude) -> list[StoredHit]:
-        rows = self._rows([int(i) for i in ids if i >= 0])
+    def _dense(self, vector: np.ndarray, count: int) -> list[tuple[int, float]]:
+        with self._faiss_lock:
+            count = min(count, self._faiss.ntotal)
+            if count == 0:
+                return []
+            scores, ids = self._faiss.search(vector.reshape(1, -1).astype(np.float32), count)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def _lexical(self, match: str, count: int) -> list[tuple[int, float]]:
+        rank = f"bm25(chunks_fts, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[1]})"
+        return [(r[0], -r[1]) for r in self._reader().execute(
+            f"SELECT rowid, {rank} FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY {rank} LIMIT ?",
+            (match, count))]
+
+    def _collect(self, ranked: list[tuple[int, float]], top_k: int, filters: Filters) -> list[StoredHit]:
+        rows = self._rows([chunk_id for chunk_id, _ in ranked])
         kept: list[StoredHit] = []
-        for score, chunk_id in zip(scores, ids):
-            row = rows.get(int(chunk_id))
+        for chunk_id, score in ranked:
+            row = rows.get(chunk_id)
             if row is None:  # deleted after the FAISS search: not a result any more
                 continue
-            hit = StoredHit(row[0], row[1], row[2], float(score), row[3], row[4], row[5])
-            if exclude and _overlaps(hit, *exclude):
+            path, language, start, end, symbol, kind, text = row
+            if not filters.admit(path, language, start, end):
                 continue
+            hit = StoredHit(path, start, end, score, symbol, kind, text)
             if any(_mostly_overlaps(hit, k) for k in kept):
                 continue
             kept.append(hit)
@@ -272,32 +324,39 @@ class RepoIndex:
             return {}
         marks = ",".join("?" * len(ids))
         return {r[0]: r[1:] for r in self._reader().execute(
-            f"SELECT c.id, f.path, c.start_line, c.end_line, c.symbol, c.kind, c.text "
+            f"SELECT c.id, f.path, f.language, c.start_line, c.end_line, c.symbol, c.kind, c.text "
             f"FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", ids)}
 
     # ---- writing (under writer()) ----------------------------------------------------------
 
-    def replace_files(self, batch: list[tuple[str, str, int, list[Chunk], np.ndarray]]) -> None:
-        """Atomically replace the chunks of several files: (path, hash, size, chunks, vectors)."""
+    def replace_files(self, batch: list[FileEntry]) -> None:
+        """Atomically replace the chunks of several files."""
         added_ids: list[int] = []
         added_vecs: list[np.ndarray] = []
         with _transaction(self._db):
-            removed = self._delete_paths([path for path, *_ in batch])
-            for path, file_hash, size, chunks, vectors in batch:
-                file_id = self._db.execute("INSERT INTO files(path, hash, size) VALUES (?, ?, ?)",
-                                           (path, file_hash, size)).lastrowid
-                for chunk, vector in zip(chunks, vectors):
-                    chunk_id = self._db.execute(
-                        "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, hash, text) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind,
-                         chunk.hash, chunk.text)).lastrowid
-                    self._db.execute("INSERT INTO vectors(chunk_id, vector) VALUES (?, ?)",
-                                     (chunk_id, np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
+            removed = self._delete_paths([entry.path for entry in batch])
+            for entry in batch:
+                file_id = self._db.execute(
+                    "INSERT INTO files(path, hash, size, language) VALUES (?, ?, ?, ?)",
+                    (entry.path, entry.hash, entry.size, entry.language)).lastrowid
+                for chunk, vector in zip(entry.chunks, entry.vectors):
+                    chunk_id = self._insert_chunk(file_id, entry.path, chunk, vector)
                     added_ids.append(chunk_id)
                     added_vecs.append(vector)
             _bump_generation(self._db)
         self._sync_faiss(removed, added_ids, added_vecs)
+
+    def _insert_chunk(self, file_id: int, path: str, chunk: Chunk, vector: np.ndarray) -> int:
+        chunk_id = self._db.execute(
+            "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, hash, text) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind, chunk.hash,
+             chunk.text)).lastrowid
+        self._db.execute("INSERT INTO vectors(chunk_id, vector) VALUES (?, ?)",
+                         (chunk_id, np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
+        self._db.execute("INSERT INTO chunks_fts(rowid, name, body) VALUES (?, ?, ?)",
+                         (chunk_id, *lexical.document(chunk.symbol, path, chunk.text)))
+        return chunk_id
 
     def delete_files(self, paths: list[str]) -> None:
         with _transaction(self._db):
@@ -313,9 +372,11 @@ class RepoIndex:
     def _delete_paths(self, paths: list[str]) -> list[int]:
         removed: list[int] = []
         for path in paths:
-            removed += [r[0] for r in self._db.execute(
+            ids = [r[0] for r in self._db.execute(
                 "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (path,))]
+            self._db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
             self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+            removed += ids
         return removed
 
     def _sync_faiss(self, removed: list[int], added_ids: list[int], added_vecs: list[np.ndarray]) -> None:
@@ -355,8 +416,17 @@ def _bump_generation(db: sqlite3.Connection) -> None:
     _set_meta(db, "generation", str(int(_get_meta(db, "generation") or 0) + 1))
 
 
-def _overlaps(hit: StoredHit, path: str, start: int, end: int) -> bool:
-    return hit.path == path and hit.start_line <= end and start <= hit.end_line
+def _fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """One ranked list. Alone, a list keeps its own scores (cosine, or -BM25); together they
+    are fused by weighted reciprocal rank, scaled so that first in both lists scores 1."""
+    if not dense or not found:
+        return dense or found
+    fused: dict[int, float] = {}
+    for weight, ranked in ((DENSE_WEIGHT, dense), (LEXICAL_WEIGHT, found)):
+        for rank, (chunk_id, _) in enumerate(ranked, 1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
+    best = (DENSE_WEIGHT + LEXICAL_WEIGHT) / (RRF_K + 1)
+    return sorted(((i, s / best) for i, s in fused.items()), key=lambda item: -item[1])
 
 
 def _mostly_overlaps(a: StoredHit, b: StoredHit) -> bool:

@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eltlsp/server/proto/ltlsp.proto\x12\x08ltlsp.v1\"-\n\x0cIndexRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0f\n\x07rebuild\x18\x02 \x01(\x08\"\xfb\x01\n\rIndexProgress\x12,\n\x05phase\x18\x01 \x01(\x0e\x32\x1d.ltlsp.v1.IndexProgress.Phase\x12\x13\n\x0b\x66iles_total\x18\x02 \x01(\x03\x12\x12\n\nfiles_done\x18\x03 \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\x04 \x01(\x03\x12\'\n\x07summary\x18\x05 \x01(\x0b\x32\x16.ltlsp.v1.IndexSummary\x12\x0e\n\x06notice\x18\x06 \x01(\t\"E\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SCANNING\x10\x01\x12\r\n\tEMBEDDING\x10\x02\x12\x08\n\x04\x44ONE\x10\x03\"\xbb\x02\n\x0cIndexSummary\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\x12\x15\n\rfiles_indexed\x18\x03 \x01(\x03\x12\x17\n\x0f\x66iles_unchanged\x18\x04 \x01(\x03\x12\x15\n\rfiles_removed\x18\x05 \x01(\x03\x12\x17\n\x0f\x63hunks_embedded\x18\x06 \x01(\x03\x12\x15\n\rchunks_reused\x18\x07 \x01(\x03\x12\x14\n\x0c\x63hunks_total\x18\x08 \x01(\x03\x12\x16\n\x0eskipped_binary\x18\t \x01(\x03\x12\x19\n\x11skipped_too_large\x18\n \x01(\x03\x12\x17\n\x0fskipped_missing\x18\x0b \x01(\x03\x12\x12\n\nlossy_utf8\x18\x0c \x01(\x03\x12\x0f\n\x07seconds\x18\r \x01(\x01\x12\x0f\n\x07notices\x18\x0e \x03(\t\",\n\rUpdateRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\r\n\x05paths\x18\x02 \x03(\t\";\n\rSearchRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\"}\n\x0eSimilarRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nstart_line\x18\x03 \x01(\x05\x12\x10\n\x08\x65nd_line\x18\x04 \x01(\x05\x12\x11\n\x04text\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05top_k\x18\x06 \x01(\x05\x42\x07\n\x05_text\"w\n\x03Hit\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nstart_line\x18\x02 \x01(\x05\x12\x10\n\x08\x65nd_line\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x0e\n\x06symbol\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\x0f\n\x07preview\x18\x07 \x01(\t\"=\n\x0eSearchResponse\x12\x1b\n\x04hits\x18\x01 \x03(\x0b\x32\r.ltlsp.v1.Hit\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"\x1d\n\rStatusRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\"\xac\x01\n\nRepoStatus\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x16\n\x0eindexed_commit\x18\x02 \x01(\t\x12\x0c\n\x04head\x18\x03 \x01(\t\x12\r\n\x05\x66iles\x18\x04 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x05 \x01(\x03\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\x13\n\x0blast_update\x18\x07 \x01(\x01\x12\x10\n\x08indexing\x18\x08 \x01(\x08\x12\x12\n\nindex_path\x18\t \x01(\t\"[\n\x0eStatusResponse\x12$\n\x06\x64\x61\x65mon\x18\x01 \x01(\x0b\x32\x14.ltlsp.v1.DaemonInfo\x12#\n\x05repos\x18\x02 \x03(\x0b\x32\x14.ltlsp.v1.RepoStatus\"e\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.ltlsp.v1.EmbedRequest.Kind\"\x1b\n\x04Kind\x12\x08\n\x04\x43ODE\x10\x00\x12\t\n\x05QUERY\x10\x01\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"Q\n\rEmbedResponse\x12!\n\x07vectors\x18\x01 \x03(\x0b\x32\x10.ltlsp.v1.Vector\x12\x0b\n\x03\x64im\x18\x02 \x01(\x05\x12\x10\n\x08model_id\x18\x03 \x01(\t\"\r\n\x0bInfoRequest\"\x84\x01\n\nDaemonInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x03\x12\x12\n\nstarted_at\x18\x03 \x01(\x01\x12\x0e\n\x06socket\x18\x04 \x01(\t\x12\x13\n\x0btcp_address\x18\x05 \x01(\t\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\r\n\x05ready\x18\x07 \x01(\x08\"\x11\n\x0fShutdownRequest\"\x12\n\x10ShutdownResponse2\xbc\x02\n\nCodeSearch\x12:\n\x05Index\x12\x16.ltlsp.v1.IndexRequest\x1a\x17.ltlsp.v1.IndexProgress0\x01\x12\x39\n\x06Update\x12\x17.ltlsp.v1.UpdateRequest\x1a\x16.ltlsp.v1.IndexSummary\x12;\n\x06Search\x12\x17.ltlsp.v1.SearchRequest\x1a\x18.ltlsp.v1.SearchResponse\x12=\n\x07Similar\x12\x18.ltlsp.v1.SimilarRequest\x1a\x18.ltlsp.v1.SearchResponse\x12;\n\x06Status\x12\x17.ltlsp.v1.StatusRequest\x1a\x18.ltlsp.v1.StatusResponse2C\n\x07\x45ncoder\x12\x38\n\x05\x45mbed\x12\x16.ltlsp.v1.EmbedRequest\x1a\x17.ltlsp.v1.EmbedResponse2\x83\x01\n\x06\x44\x61\x65mon\x12\x36\n\x07GetInfo\x12\x15.ltlsp.v1.InfoRequest\x1a\x14.ltlsp.v1.DaemonInfo\x12\x41\n\x08Shutdown\x12\x19.ltlsp.v1.ShutdownRequest\x1a\x1a.ltlsp.v1.ShutdownResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eltlsp/server/proto/ltlsp.proto\x12\x08ltlsp.v1\"-\n\x0cIndexRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0f\n\x07rebuild\x18\x02 \x01(\x08\"\xfb\x01\n\rIndexProgress\x12,\n\x05phase\x18\x01 \x01(\x0e\x32\x1d.ltlsp.v1.IndexProgress.Phase\x12\x13\n\x0b\x66iles_total\x18\x02 \x01(\x03\x12\x12\n\nfiles_done\x18\x03 \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\x04 \x01(\x03\x12\'\n\x07summary\x18\x05 \x01(\x0b\x32\x16.ltlsp.v1.IndexSummary\x12\x0e\n\x06notice\x18\x06 \x01(\t\"E\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0c\n\x08SCANNING\x10\x01\x12\r\n\tEMBEDDING\x10\x02\x12\x08\n\x04\x44ONE\x10\x03\"\xd6\x02\n\x0cIndexSummary\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\x12\x15\n\rfiles_indexed\x18\x03 \x01(\x03\x12\x17\n\x0f\x66iles_unchanged\x18\x04 \x01(\x03\x12\x15\n\rfiles_removed\x18\x05 \x01(\x03\x12\x17\n\x0f\x63hunks_embedded\x18\x06 \x01(\x03\x12\x15\n\rchunks_reused\x18\x07 \x01(\x03\x12\x14\n\x0c\x63hunks_total\x18\x08 \x01(\x03\x12\x16\n\x0eskipped_binary\x18\t \x01(\x03\x12\x19\n\x11skipped_too_large\x18\n \x01(\x03\x12\x17\n\x0fskipped_missing\x18\x0b \x01(\x03\x12\x12\n\nlossy_utf8\x18\x0c \x01(\x03\x12\x0f\n\x07seconds\x18\r \x01(\x01\x12\x0f\n\x07notices\x18\x0e \x03(\t\x12\x19\n\x11skipped_generated\x18\x0f \x01(\x03\",\n\rUpdateRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\r\n\x05paths\x18\x02 \x03(\t\"~\n\rSearchRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x11\n\tpath_glob\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x1c\n\x04mode\x18\x06 \x01(\x0e\x32\x0e.ltlsp.v1.Mode\"\xc0\x01\n\x0eSimilarRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x12\n\nstart_line\x18\x03 \x01(\x05\x12\x10\n\x08\x65nd_line\x18\x04 \x01(\x05\x12\x11\n\x04text\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\r\n\x05top_k\x18\x06 \x01(\x05\x12\x11\n\tpath_glob\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x1c\n\x04mode\x18\t \x01(\x0e\x32\x0e.ltlsp.v1.ModeB\x07\n\x05_text\"w\n\x03Hit\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nstart_line\x18\x02 \x01(\x05\x12\x10\n\x08\x65nd_line\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x0e\n\x06symbol\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\x0f\n\x07preview\x18\x07 \x01(\t\"=\n\x0eSearchResponse\x12\x1b\n\x04hits\x18\x01 \x03(\x0b\x32\r.ltlsp.v1.Hit\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"\x1d\n\rStatusRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\"\xac\x01\n\nRepoStatus\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x16\n\x0eindexed_commit\x18\x02 \x01(\t\x12\x0c\n\x04head\x18\x03 \x01(\t\x12\r\n\x05\x66iles\x18\x04 \x01(\x03\x12\x0e\n\x06\x63hunks\x18\x05 \x01(\x03\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\x13\n\x0blast_update\x18\x07 \x01(\x01\x12\x10\n\x08indexing\x18\x08 \x01(\x08\x12\x12\n\nindex_path\x18\t \x01(\t\"[\n\x0eStatusResponse\x12$\n\x06\x64\x61\x65mon\x18\x01 \x01(\x0b\x32\x14.ltlsp.v1.DaemonInfo\x12#\n\x05repos\x18\x02 \x03(\x0b\x32\x14.ltlsp.v1.RepoStatus\"e\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.ltlsp.v1.EmbedRequest.Kind\"\x1b\n\x04Kind\x12\x08\n\x04\x43ODE\x10\x00\x12\t\n\x05QUERY\x10\x01\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"Q\n\rEmbedResponse\x12!\n\x07vectors\x18\x01 \x03(\x0b\x32\x10.ltlsp.v1.Vector\x12\x0b\n\x03\x64im\x18\x02 \x01(\x05\x12\x10\n\x08model_id\x18\x03 \x01(\t\"\r\n\x0bInfoRequest\"\x84\x01\n\nDaemonInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x03\x12\x12\n\nstarted_at\x18\x03 \x01(\x01\x12\x0e\n\x06socket\x18\x04 \x01(\t\x12\x13\n\x0btcp_address\x18\x05 \x01(\t\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\r\n\x05ready\x18\x07 \x01(\x08\"\x11\n\x0fShutdownRequest\"\x12\n\x10ShutdownResponse**\n\x04Mode\x12\n\n\x06HYBRID\x10\x00\x12\t\n\x05\x44\x45NSE\x10\x01\x12\x0b\n\x07LEXICAL\x10\x02\x32\xbc\x02\n\nCodeSearch\x12:\n\x05Index\x12\x16.ltlsp.v1.IndexRequest\x1a\x17.ltlsp.v1.IndexProgress0\x01\x12\x39\n\x06Update\x12\x17.ltlsp.v1.UpdateRequest\x1a\x16.ltlsp.v1.IndexSummary\x12;\n\x06Search\x12\x17.ltlsp.v1.SearchRequest\x1a\x18.ltlsp.v1.SearchResponse\x12=\n\x07Similar\x12\x18.ltlsp.v1.SimilarRequest\x1a\x18.ltlsp.v1.SearchResponse\x12;\n\x06Status\x12\x17.ltlsp.v1.StatusRequest\x1a\x18.ltlsp.v1.StatusResponse2C\n\x07\x45ncoder\x12\x38\n\x05\x45mbed\x12\x16.ltlsp.v1.EmbedRequest\x1a\x17.ltlsp.v1.EmbedResponse2\x83\x01\n\x06\x44\x61\x65mon\x12\x36\n\x07GetInfo\x12\x15.ltlsp.v1.InfoRequest\x1a\x14.ltlsp.v1.DaemonInfo\x12\x41\n\x08Shutdown\x12\x19.ltlsp.v1.ShutdownRequest\x1a\x1a.ltlsp.v1.ShutdownResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltlsp.server.proto.ltlsp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MODE']._serialized_start=1943
+  _globals['_MODE']._serialized_end=1985
   _globals['_INDEXREQUEST']._serialized_start=44
   _globals['_INDEXREQUEST']._serialized_end=89
   _globals['_INDEXPROGRESS']._serialized_start=92
@@ -38,43 +40,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INDEXPROGRESS_PHASE']._serialized_start=274
   _globals['_INDEXPROGRESS_PHASE']._serialized_end=343
   _globals['_INDEXSUMMARY']._serialized_start=346
-  _globals['_INDEXSUMMARY']._serialized_end=661
-  _globals['_UPDATEREQUEST']._serialized_start=663
-  _globals['_UPDATEREQUEST']._serialized_end=707
-  _globals['_SEARCHREQUEST']._serialized_start=709
-  _globals['_SEARCHREQUEST']._serialized_end=768
-  _globals['_SIMILARREQUEST']._serialized_start=770
-  _globals['_SIMILARREQUEST']._serialized_end=895
-  _globals['_HIT']._serialized_start=897
-  _globals['_HIT']._serialized_end=1016
-  _globals['_SEARCHRESPONSE']._serialized_start=1018
-  _globals['_SEARCHRESPONSE']._serialized_end=1079
-  _globals['_STATUSREQUEST']._serialized_start=1081
-  _globals['_STATUSREQUEST']._serialized_end=1110
-  _globals['_REPOSTATUS']._serialized_start=1113
-  _globals['_REPOSTATUS']._serialized_end=1285
-  _globals['_STATUSRESPONSE']._serialized_start=1287
-  _globals['_STATUSRESPONSE']._serialized_end=1378
-  _globals['_EMBEDREQUEST']._serialized_start=1380
-  _globals['_EMBEDREQUEST']._serialized_end=1481
-  _globals['_EMBEDREQUEST_KIND']._serialized_start=1454
-  _globals['_EMBEDREQUEST_KIND']._serialized_end=1481
-  _globals['_VECTOR']._serialized_start=1483
-  _globals['_VECTOR']._serialized_end=1507
-  _globals['_EMBEDRESPONSE']._serialized_start=1509
-  _globals['_EMBEDRESPONSE']._serialized_end=1590
-  _globals['_INFOREQUEST']._serialized_start=1592
-  _globals['_INFOREQUEST']._serialized_end=1605
-  _globals['_DAEMONINFO']._serialized_start=1608
-  _globals['_DAEMONINFO']._serialized_end=1740
-  _globals['_SHUTDOWNREQUEST']._serialized_start=1742
-  _globals['_SHUTDOWNREQUEST']._serialized_end=1759
-  _globals['_SHUTDOWNRESPONSE']._serialized_start=1761
-  _globals['_SHUTDOWNRESPONSE']._serialized_end=1779
-  _globals['_CODESEARCH']._serialized_start=1782
-  _globals['_CODESEARCH']._serialized_end=2098
-  _globals['_ENCODER']._serialized_start=2100
-  _globals['_ENCODER']._serialized_end=2167
-  _globals['_DAEMON']._serialized_start=2170
-  _globals['_DAEMON']._serialized_end=2301
+  _globals['_INDEXSUMMARY']._serialized_end=688
+  _globals['_UPDATEREQUEST']._serialized_start=690
+  _globals['_UPDATEREQUEST']._serialized_end=734
+  _globals['_SEARCHREQUEST']._serialized_start=736
+  _globals['_SEARCHREQUEST']._serialized_end=862
+  _globals['_SIMILARREQUEST']._serialized_start=865
+  _globals['_SIMILARREQUEST']._serialized_end=1057
+  _globals['_HIT']._serialized_start=1059
+  _globals['_HIT']._serialized_end=1178
+  _globals['_SEARCHRESPONSE']._serialized_start=1180
+  _globals['_SEARCHRESPONSE']._serialized_end=1241
+  _globals['_STATUSREQUEST']._serialized_start=1243
+  _globals['_STATUSREQUEST']._serialized_end=1272
+  _globals['_REPOSTATUS']._serialized_start=1275
+  _globals['_REPOSTATUS']._serialized_end=1447
+  _globals['_STATUSRESPONSE']._serialized_start=1449
+  _globals['_STATUSRESPONSE']._serialized_end=1540
+  _globals['_EMBEDREQUEST']._serialized_start=1542
+  _globals['_EMBEDREQUEST']._serialized_end=1643
+  _globals['_EMBEDREQUEST_KIND']._serialized_start=1616
+  _globals['_EMBEDREQUEST_KIND']._serialized_end=1643
+  _globals['_VECTOR']._serialized_start=1645
+  _globals['_VECTOR']._serialized_end=1669
+  _globals['_EMBEDRESPONSE']._serialized_start=1671
+  _globals['_EMBEDRESPONSE']._serialized_end=1752
+  _globals['_INFOREQUEST']._serialized_start=1754
+  _globals['_INFOREQUEST']._serialized_end=1767
+  _globals['_DAEMONINFO']._serialized_start=1770
+  _globals['_DAEMONINFO']._serialized_end=1902
+  _globals['_SHUTDOWNREQUEST']._serialized_start=1904
+  _globals['_SHUTDOWNREQUEST']._serialized_end=1921
+  _globals['_SHUTDOWNRESPONSE']._serialized_start=1923
+  _globals['_SHUTDOWNRESPONSE']._serialized_end=1941
+  _globals['_CODESEARCH']._serialized_start=1988
+  _globals['_CODESEARCH']._serialized_end=2304
+  _globals['_ENCODER']._serialized_start=2306
+  _globals['_ENCODER']._serialized_end=2373
+  _globals['_DAEMON']._serialized_start=2376
+  _globals['_DAEMON']._serialized_end=2507
 # @@protoc_insertion_point(module_scope)

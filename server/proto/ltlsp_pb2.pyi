@@ -7,6 +7,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HYBRID: _ClassVar[Mode]
+    DENSE: _ClassVar[Mode]
+    LEXICAL: _ClassVar[Mode]
+HYBRID: Mode
+DENSE: Mode
+LEXICAL: Mode
+
 class IndexRequest(_message.Message):
     __slots__ = ("repo", "rebuild")
     REPO_FIELD_NUMBER: _ClassVar[int]
@@ -42,7 +51,7 @@ class IndexProgress(_message.Message):
     def __init__(self, phase: _Optional[_Union[IndexProgress.Phase, str]] = ..., files_total: _Optional[int] = ..., files_done: _Optional[int] = ..., chunks_done: _Optional[int] = ..., summary: _Optional[_Union[IndexSummary, _Mapping]] = ..., notice: _Optional[str] = ...) -> None: ...
 
 class IndexSummary(_message.Message):
-    __slots__ = ("repo", "commit", "files_indexed", "files_unchanged", "files_removed", "chunks_embedded", "chunks_reused", "chunks_total", "skipped_binary", "skipped_too_large", "skipped_missing", "lossy_utf8", "seconds", "notices")
+    __slots__ = ("repo", "commit", "files_indexed", "files_unchanged", "files_removed", "chunks_embedded", "chunks_reused", "chunks_total", "skipped_binary", "skipped_too_large", "skipped_missing", "lossy_utf8", "seconds", "notices", "skipped_generated")
     REPO_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
     FILES_INDEXED_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +66,7 @@ class IndexSummary(_message.Message):
     LOSSY_UTF8_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     NOTICES_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_GENERATED_FIELD_NUMBER: _ClassVar[int]
     repo: str
     commit: str
     files_indexed: int
@@ -71,7 +81,8 @@ class IndexSummary(_message.Message):
     lossy_utf8: int
     seconds: float
     notices: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ..., files_indexed: _Optional[int] = ..., files_unchanged: _Optional[int] = ..., files_removed: _Optional[int] = ..., chunks_embedded: _Optional[int] = ..., chunks_reused: _Optional[int] = ..., chunks_total: _Optional[int] = ..., skipped_binary: _Optional[int] = ..., skipped_too_large: _Optional[int] = ..., skipped_missing: _Optional[int] = ..., lossy_utf8: _Optional[int] = ..., seconds: _Optional[float] = ..., notices: _Optional[_Iterable[str]] = ...) -> None: ...
+    skipped_generated: int
+    def __init__(self, repo: _Optional[str] = ..., commit: _Optional[str] = ..., files_indexed: _Optional[int] = ..., files_unchanged: _Optional[int] = ..., files_removed: _Optional[int] = ..., chunks_embedded: _Optional[int] = ..., chunks_reused: _Optional[int] = ..., chunks_total: _Optional[int] = ..., skipped_binary: _Optional[int] = ..., skipped_too_large: _Optional[int] = ..., skipped_missing: _Optional[int] = ..., lossy_utf8: _Optional[int] = ..., seconds: _Optional[float] = ..., notices: _Optional[_Iterable[str]] = ..., skipped_generated: _Optional[int] = ...) -> None: ...
 
 class UpdateRequest(_message.Message):
     __slots__ = ("repo", "paths")
@@ -82,30 +93,42 @@ class UpdateRequest(_message.Message):
     def __init__(self, repo: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("repo", "query", "top_k")
+    __slots__ = ("repo", "query", "top_k", "path_glob", "language", "mode")
     REPO_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PATH_GLOB_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     repo: str
     query: str
     top_k: int
-    def __init__(self, repo: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+    path_glob: str
+    language: str
+    mode: Mode
+    def __init__(self, repo: _Optional[str] = ..., query: _Optional[str] = ..., top_k: _Optional[int] = ..., path_glob: _Optional[str] = ..., language: _Optional[str] = ..., mode: _Optional[_Union[Mode, str]] = ...) -> None: ...
 
 class SimilarRequest(_message.Message):
-    __slots__ = ("repo", "path", "start_line", "end_line", "text", "top_k")
+    __slots__ = ("repo", "path", "start_line", "end_line", "text", "top_k", "path_glob", "language", "mode")
     REPO_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     START_LINE_FIELD_NUMBER: _ClassVar[int]
     END_LINE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    PATH_GLOB_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     repo: str
     path: str
     start_line: int
     end_line: int
     text: str
     top_k: int
-    def __init__(self, repo: _Optional[str] = ..., path: _Optional[str] = ..., start_line: _Optional[int] = ..., end_line: _Optional[int] = ..., text: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+    path_glob: str
+    language: str
+    mode: Mode
+    def __init__(self, repo: _Optional[str] = ..., path: _Optional[str] = ..., start_line: _Optional[int] = ..., end_line: _Optional[int] = ..., text: _Optional[str] = ..., top_k: _Optional[int] = ..., path_glob: _Optional[str] = ..., language: _Optional[str] = ..., mode: _Optional[_Union[Mode, str]] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("path", "start_line", "end_line", "score", "symbol", "kind", "preview")
