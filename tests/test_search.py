@@ -202,3 +202,36 @@ def test_modes_and_filters_through_the_cli(indexed):
     assert ltlsp.json_lines("search", "numbers", "--repo", str(repo), "--lang", "go") == []
     done = ltlsp.run("search", "numbers", "--repo", str(repo), "--lang", "cobol", check=False)
     assert done.returncode == 2 and "unknown language 'cobol'" in done.stderr
+
+
+def index_state(data_dir) -> set[tuple]:
+    """Every (path, file hash, chunk lines, chunk text) in the one index under data_dir."""
+    db = sqlite3.connect(next(data_dir.glob("repos/*/index.sqlite")))
+    try:
+        return set(db.execute("SELECT f.path, f.hash, c.start_line, c.end_line, c.text "
+                              "FROM files f JOIN chunks c ON c.file_id = f.id"))
+    finally:
+        db.close()
+
+
+def test_incremental_update_converges_to_a_fresh_index(ltlsp, tmp_path):
+    from conftest import Ltlsp
+    repo = make_repo(tmp_path / "inc", {"keep.py": "def keep():\n    return 1\n",
+                                        "old_name.py": "def moved():\n    return 2\n",
+                                        "doomed.py": "def doomed():\n    return 3\n",
+                                        "edit.py": "def edit():\n    return 4\n"})
+    ltlsp.run("index", str(repo))
+    git(repo, "mv", "old_name.py", "new_name.py")
+    git(repo, "rm", "-q", "doomed.py")
+    (repo / "edit.py").write_text("def edit():\n    return 40\n\n\ndef added():\n    return 5\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "rename, delete, edit")
+    summary = json.loads(ltlsp.run("index", str(repo), "--json").stdout)
+    assert summary["files_indexed"] == 2 and summary["files_removed"] == 2  # new_name, edit / old, doomed
+    assert summary["chunks_reused"] >= 1  # the renamed file's chunk kept its vector
+    fresh = Ltlsp(tmp_path / "fresh")
+    try:
+        fresh.run("index", str(repo))
+        assert index_state(ltlsp.data) == index_state(fresh.data)
+    finally:
+        fresh.stop_all()

@@ -57,6 +57,26 @@ def tracked_files(root: Path) -> list[str]:
     return paths
 
 
+def changed_paths(root: Path, base: str, head: str) -> list[str] | None:
+    """Paths added, modified, renamed (both names) or deleted between two commits, or None
+    when `base` no longer exists (garbage-collected after a rebase): then reindex fully."""
+    if base == head:
+        return []
+    try:
+        _git(root, "cat-file", "-e", f"{base}^{{commit}}")
+        out = _git(root, "diff", "--name-status", "-M", "-z", base, head)
+    except subprocess.CalledProcessError:
+        return None
+    fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0") if f]
+    paths, i = [], 0
+    while i < len(fields):
+        status = fields[i]
+        names = 2 if status[0] in "RC" else 1  # R<score>\0old\0new, C<score>\0src\0copy
+        paths += fields[i + 1:i + 1 + names]
+        i += 1 + names
+    return paths
+
+
 def relative_path(root: Path, path: str) -> str:
     """`path` (absolute, or relative to the root) as a repo-relative POSIX path inside `root`."""
     candidate = Path(path).expanduser()

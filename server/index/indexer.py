@@ -78,19 +78,24 @@ class Indexer:
         self._pending_chunks = 0
 
     def sync_work_tree(self, rebuild: bool = False) -> Summary:
-        """Index every tracked file that changed, drop the ones git no longer tracks."""
+        """Bring the index to HEAD: only the files that changed since the indexed commit, or
+        every tracked file on the first run, after a rebuild, or when that commit is gone."""
         started = time.monotonic()
         root = self.index.repo_root
         commit = gitrepo.head_commit(root)
         if rebuild:
             self.index.delete_files(list(self.index.file_hashes()))
+        base = self.index.meta("indexed_commit")
+        changed = gitrepo.changed_paths(root, base, commit) if base and commit else None
         stored = self.index.file_hashes()
         tracked = gitrepo.tracked_files(root)
-        for done, path in enumerate(tracked, 1):
+        candidates = tracked if changed is None else sorted(set(changed) & set(tracked))
+        for done, path in enumerate(candidates, 1):
             self._consider(path, stored.get(path))
-            if done % 50 == 0 or done == len(tracked):
-                self.progress(len(tracked), done, self.summary.chunks_embedded)
+            if done % 50 == 0 or done == len(candidates):
+                self.progress(len(candidates), done, self.summary.chunks_embedded)
         self._flush()
+        self.summary.files_unchanged += len(tracked) - len(candidates)
         gone = sorted(set(stored) - set(tracked))
         if gone:
             self.index.delete_files(gone)
