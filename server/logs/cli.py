@@ -5,6 +5,7 @@ Log text is shown with control characters escaped, so a line can never drive the
 """
 
 import argparse
+import functools
 import json
 import os
 import queue
@@ -121,12 +122,13 @@ def cmd_score(args) -> int:
     stub = pb_grpc.LogsStub(conn.channel)
     first = pb.LogInput(model=args.model, session_key=args.session_key, sensitivity=args.sensitivity)
     write = sys.stdout.write
+    quote = functools.lru_cache(maxsize=1 << 16)(json.dumps)  # sessions and templates repeat
     flagged = Counter()
     for batch in _stream(stub.Score(_inputs(first, [args.file]), metadata=conn.metadata), conn):
         for r in batch.lines:
             if args.json:
                 write(f'{{"line": {r.line}, "score": {r.score:.4f}, "anomaly": {"true" if r.anomaly else "false"}, '
-                      f'"in_session": {json.dumps(r.session)}, "template": {json.dumps(r.template)}}}\n')
+                      f'"in_session": {quote(r.session)}, "template": {quote(r.template)}}}\n')
             elif r.anomaly:
                 flagged["lines"] += 1
                 show_line_alert(r, None)

@@ -32,6 +32,7 @@ class Record:
     pid: str = ""
     level: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    time_format: int = -1            # generic lines: which LEADING_TIMES pattern found the time
 
 
 # ---- RFC 5424 -------------------------------------------------------------------------------
@@ -241,24 +242,38 @@ GENERIC_HEAD = re.compile(
 EPOCH_PREFIX = re.compile(r"\S+ \d{9,10} \d{4}\.\d\d\.\d\d \S+ ")
 
 
-_last_time_format = [0]  # a log keeps its format: try the pattern that matched last first
+# A log keeps its format: the leading-time pattern that matched last is tried first.
+_TIME_ORDERS = [(i, *(j for j in range(len(LEADING_TIMES)) if j != i)) for i in range(len(LEADING_TIMES))]
+_last_time = [0, "", None]  # pattern index, last time text, its seconds (lines share seconds)
 
 
 def parse_generic(line: str) -> Record:
     stamp, rest = None, line
-    first = _last_time_format[0]
-    for i in (first, *(j for j in range(len(LEADING_TIMES)) if j != first)):
-        pattern, convert = LEADING_TIMES[i]
-        m = pattern.match(line)
+    for i in _TIME_ORDERS[_last_time[0]]:
+        m = LEADING_TIMES[i][0].match(line)
         if m:
-            stamp, rest = convert(m["ts"]), line[m.end():]
-            _last_time_format[0] = i
+            text, rest = m["ts"], line[m.end():]
+            if text != _last_time[1]:
+                _last_time[:] = [i, text, LEADING_TIMES[i][1](text)]
+            stamp = _last_time[2]
             break
+    else:
+        i = -1
     head = GENERIC_HEAD.match(rest)
     pid, level = (head["pid"] or "", (head["level"] or "").lower()) if head else ("", "")
     if head and head.end():
         rest = rest[head.end():]
-    return Record("generic", rest, timestamp=stamp, pid=pid, level=level)
+    return Record("generic", rest, timestamp=stamp, pid=pid, level=level, time_format=i)
+
+
+def leading_time(line: str, time_format: int) -> float | None:
+    """The timestamp of a generic line whose format is known: one regex instead of a parse."""
+    m = LEADING_TIMES[time_format][0].match(line)
+    if not m:
+        return None
+    if m["ts"] != _last_time[1]:
+        _last_time[:] = [time_format, m["ts"], LEADING_TIMES[time_format][1](m["ts"])]
+    return _last_time[2]
 
 
 def iso_timestamp(text: str) -> float | None:

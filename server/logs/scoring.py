@@ -25,7 +25,6 @@ class LineResult:
     template_text: str
     session: str
     reason: str
-    message: str
 
 
 @dataclass
@@ -41,7 +40,6 @@ class SessionResult:
 @dataclass
 class OpenSession:
     id: str
-    events: list[tuple[int, float | None]] = field(default_factory=list)
     present: set[int] = field(default_factory=set)
     present_key: tuple[int, ...] = ()
     start: float | None = None
@@ -68,22 +66,20 @@ class Scorer:
             self.clock = parsed.timestamp if self.clock is None else max(self.clock, parsed.timestamp)
         session = self._session(self.sessionizer.session_of(source, text))
         k = parsed.template
-        score, reason = 0.0, ""
+        score = 0.0
         if k not in session.present or k < 0:
             score = self.stats.novelty(k, session.present_key)
-            reason = self._novel_reason(k, score)
             if k >= 0:
                 session.present.add(k)
                 session.present_key = tuple(sorted(session.present))
-        session.events.append((k, parsed.timestamp))
         session.lines += 1
         if session.start is None:
             session.start = parsed.timestamp
         if score > session.worst.score:
-            session.worst = Verdict(score, k, reason)
+            session.worst = Verdict(score, k, "novel")
         anomaly = score > self.threshold
-        return LineResult(number, score, anomaly, k, parsed.text, session.id, reason if anomaly else "",
-                          parsed.message)
+        return LineResult(number, score, anomaly, k, parsed.text, session.id,
+                          self._novel_reason(k, score) if anomaly else "")
 
     def _session(self, sid: str) -> OpenSession:
         session = self.sessions.get(sid)

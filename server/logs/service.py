@@ -43,6 +43,12 @@ def _line_pb(r: LineResult, source: str) -> pb.LineScore:
                         template=r.template_text, session=r.session, reason=r.reason, source=source)
 
 
+def _add_line(lines, r: LineResult, source: str) -> None:
+    """Append in place (no intermediate message to copy: this runs for every scored line)."""
+    lines.add(line=r.line, score=r.score, anomaly=r.anomaly, template_id=r.template,
+              template=r.template_text, session=r.session, reason=r.reason, source=source)
+
+
 def _session_pb(r: SessionResult) -> pb.SessionScore:
     return pb.SessionScore(session=r.session, score=r.score, anomaly=r.anomaly, lines=r.lines, reason=r.reason)
 
@@ -103,7 +109,7 @@ class LogsService(pb_grpc.LogsServicer):
             batch = pb.ScoreBatch()
             source = message.source or "-"
             for offset, line in enumerate(_lines(message.data)):
-                batch.lines.append(_line_pb(scorer.line(source, message.first_line + offset, line), source))
+                _add_line(batch.lines, scorer.line(source, message.first_line + offset, line), source)
                 if len(batch.lines) >= BATCH_LINES:
                     yield batch
                     batch = pb.ScoreBatch()
