@@ -172,7 +172,8 @@ def test_follower_rotation_truncation_and_deletion(tmp_path):
     path.write_text("c\n")
     assert lines_of(follower.read()) == [(2, b"b"), (3, b"c")]
     assert any("rotated" in n for n in follower.notices())
-    path.write_text("")                      # copytruncate
+    path.write_text("")                      # copytruncate, seen by a poll before the next write
+    assert follower.read() == [] and any("truncated" in n for n in follower.notices())
     with open(path, "a") as f:
         f.write("d\n")
     assert lines_of(follower.read()) == [(4, b"d")]
