@@ -60,6 +60,7 @@ def save_checkpoint(directory, model: TrajectoryModel, tokenizer: Tokenizer,
     tensors = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
     tmp = directory / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)              # safetensors creates 0600; an installed model must be readable
     os.replace(tmp, directory / WEIGHTS)
     _write_atomic(directory / CONFIG, (model.cfg.to_json() + "\n").encode())
     _write_atomic(directory / TOKENIZER, tokenizer.to_str().encode())

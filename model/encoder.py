@@ -94,5 +94,6 @@ class TrajectoryEncoder(nn.Module):
         weights = mask.unsqueeze(-1).to(x.dtype)                                         # (B, T, 1)
         path = self.to_path(self.ln_path(x)) * weights                                   # (B, T, L)
         latent = path.sum(1) / weights.sum(1).clamp_min(1.0)                             # (B, L)
-        embedding = F.normalize(self.to_embedding(latent), dim=-1)                       # (B, D)
+        # Normalise in float32 even under bfloat16 autocast, so rows are unit length to 1e-6.
+        embedding = F.normalize(self.to_embedding(latent).float(), dim=-1)               # (B, D)
         return EncoderOutput(path=path, mask=mask, latent=latent, embedding=embedding)

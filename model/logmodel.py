@@ -7,17 +7,22 @@ is summarised by session statistics learned from training logs (anomalies includ
     present[k]     sessions that contain template k                          (V,)
     cooc[k, u]     sessions that contain both k and u                        (V, V)
     delays[k, b]   histogram of k's first-seen delay after the session start (V, B) log-spaced bins
+    counts[k, c]   sessions holding template k exactly c times (c = COUNT_BINS - 1: that or more) (V, C)
 
-Two scores, both in nats (-log of a probability), so one threshold serves both:
+Three scores, all in nats (-log of a probability), so one threshold serves them:
 
     novelty(k | z_t) = -log max(P(k), max_u P(k | u))  for u already in the session
         a template is unusual unless the session already holds a template it comes with
         (P(k | u) is shrunk toward P(k), so rare co-occurrences explain little);
     missing(z_t, elapsed) = -log P(k absent)  for an expected template k (P(k) >= 1/2) that has
-        not appeared although the session is far older than k's usual (99th percentile) delay.
+        not appeared although the session is far older than k's usual (99th percentile) delay;
+    count(z_T) = max_k -log P(k occurs c_k times | k occurs)  for templates in the session.
 
-On HDFS these two carry the detection: the anomalies there are rare events that nothing in the
-session explains, and sessions that stop early (bench/logs_bench.py compares the signals).
+A session scores max(novelty, missing) + count_weight * count. On HDFS novelty and missing carry
+the decisions (the anomalies there are rare events that nothing in the session explains, and
+sessions that stop early); the count term is kept small so it only orders sessions that are
+otherwise alike (a replica deleted four times rather than three). bench/logs_bench.py measures
+each signal alone and together, next to the trajectory drift residual and flow-prior density.
 Pure numpy: the statistics are exact counts, saved as safetensors.
 """
 
@@ -26,9 +31,10 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+COUNT_BINS = 21                  # occurrences per session: 0..19 exactly, then 20 or more
 DELAY_BINS = 48                  # log-spaced first-seen delay bins: 0 s, then 0.1 s .. ~3e6 s
 DELAY_EDGES = np.concatenate([[0.0], 10.0 ** (np.arange(DELAY_BINS - 1) / 6.0 - 1.0)])  # (B,)
-ARRAYS = ("n_sessions", "present", "cooc", "delays")
+ARRAYS = ("n_sessions", "present", "cooc", "delays", "counts")
 
 
 @dataclass
@@ -38,6 +44,7 @@ class LogModelConfig:
     overdue_factor: float = 2.0      # missing once the session is this many times k's q99 delay old...
     overdue_grace_s: float = 30.0    # ...plus this many seconds
     threshold: float = 3.0           # nats: flag what fewer than ~5% (e^-3) of sessions show
+    count_weight: float = 0.2        # share of the count surprise added to a session's score
     max_templates: int = 4096        # templates beyond this share the statistics of "unseen"
 
     @classmethod
@@ -65,6 +72,7 @@ class SessionStats:
         self.present = np.zeros(v)                 # (V,)
         self.cooc = np.zeros((v, v))               # (V, V)
         self.delays = np.zeros((v, DELAY_BINS))    # (V, B)
+        self.counts = np.zeros((v, COUNT_BINS))    # (V, C)
         self._refresh()
 
     # ---- learning ----------------------------------------------------------------------------
@@ -72,9 +80,11 @@ class SessionStats:
     def add(self, session: list[tuple[int, float | None]]) -> None:
         """Count one finished session."""
         first_seen: dict[int, float | None] = {}
+        occurrences: dict[int, int] = {}
         for k, t in session:
             if 0 <= k < self.cfg.max_templates:
                 first_seen.setdefault(k, t)
+                occurrences[k] = occurrences.get(k, 0) + 1
         if not first_seen:
             return
         self._grow(max(first_seen) + 1)
@@ -86,6 +96,7 @@ class SessionStats:
         for k, t in first_seen.items():
             if start is not None and t is not None:
                 self.delays[k, _delay_bin(t - start)] += 1
+            self.counts[k, min(occurrences[k], COUNT_BINS - 1)] += 1
         self._dirty = True
 
     def _grow(self, v: int) -> None:
@@ -95,6 +106,7 @@ class SessionStats:
         self.present = np.pad(self.present, (0, v - old))
         self.cooc = np.pad(self.cooc, ((0, v - old), (0, v - old)))
         self.delays = np.pad(self.delays, ((0, v - old), (0, 0)))
+        self.counts = np.pad(self.counts, ((0, v - old), (0, 0)))
 
     def _refresh(self) -> None:
         """Derived tables, recomputed lazily after learning."""
@@ -141,6 +153,16 @@ class SessionStats:
                     best = Verdict(nats, int(k), "missing")
         return best
 
+    def count_surprise(self, occurrences: dict[int, int]) -> Verdict:
+        """The template whose number of occurrences in this session is the least usual."""
+        best = Verdict(0.0, -1, "")
+        for k, n in occurrences.items():
+            if 0 <= k < len(self.present) and self.present[k]:
+                p = (self.counts[k, min(n, COUNT_BINS - 1)] + 0.5) / (self.present[k] + 1)
+                if -math.log(p) > best.score:
+                    best = Verdict(-math.log(p), k, "count")
+        return best
+
     def share(self, k: int) -> float:
         """Share of training sessions holding template k (0 for unseen templates)."""
         return float(self.present[k] / self.n_sessions) if 0 <= k < len(self.present) and self.n_sessions else 0.0
@@ -154,24 +176,25 @@ class SessionStats:
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.n_sessions": np.array([self.n_sessions]), f"{prefix}.present": self.present,
-                f"{prefix}.cooc": self.cooc, f"{prefix}.delays": self.delays}
+                f"{prefix}.cooc": self.cooc, f"{prefix}.delays": self.delays, f"{prefix}.counts": self.counts}
 
     @classmethod
     def from_arrays(cls, cfg: LogModelConfig, tensors: dict[str, np.ndarray], prefix: str) -> "SessionStats":
         """Rebuild from arrays(); ValueError unless shapes and values are consistent."""
         try:
-            n, present, cooc, delays = (np.asarray(tensors[f"{prefix}.{name}"], dtype=np.float64)
-                                        for name in ARRAYS)
+            n, present, cooc, delays, counts = (np.asarray(tensors[f"{prefix}.{name}"], dtype=np.float64)
+                                                for name in ARRAYS)
         except KeyError as missing:
             raise ValueError(f"no {missing} statistics") from None
         v = present.shape[0] if present.ndim == 1 else -1
         if (n.shape != (1,) or v < 1 or v > cfg.max_templates or cooc.shape != (v, v)
-                or delays.shape != (v, DELAY_BINS)):
+                or delays.shape != (v, DELAY_BINS) or counts.shape != (v, COUNT_BINS)):
             raise ValueError(f"{prefix} statistics have inconsistent shapes")
-        if not all(np.isfinite(a).all() and (a >= 0).all() for a in (n, present, cooc, delays)):
+        if not all(np.isfinite(a).all() and (a >= 0).all() for a in (n, present, cooc, delays, counts)):
             raise ValueError(f"{prefix} statistics hold negative or non-finite counts")
         stats = cls(cfg)
-        stats.n_sessions, stats.present, stats.cooc, stats.delays = float(n[0]), present, cooc, delays
+        stats.n_sessions, stats.present, stats.cooc, stats.delays, stats.counts = (
+            float(n[0]), present, cooc, delays, counts)
         stats._refresh()
         return stats
 

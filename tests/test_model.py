@@ -33,6 +33,15 @@ CORPUS = [
 ] * 20
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # These tensors are tiny: a second thread only adds synchronisation, badly so on a busy machine.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def hf_tokenizer():
     return train_tokenizer(CORPUS, vocab_size=300, min_frequency=1)
@@ -211,7 +220,7 @@ def test_ode_loss_decreases_when_the_drift_is_trained():
     mask = torch.ones(5, 12, dtype=torch.bool)
     optimizer = torch.optim.Adam(drift.parameters(), lr=1e-2)
     first = ode_matching_loss(drift, path, mask).item()
-    for _ in range(100):
+    for _ in range(60):
         loss = ode_matching_loss(drift, path, mask)
         optimizer.zero_grad()
         loss.backward()
@@ -222,17 +231,17 @@ def test_ode_loss_decreases_when_the_drift_is_trained():
 def test_flow_prior_learns_and_scores_density():
     torch.manual_seed(0)
     velocity = VelocityField(dim=2, hidden=64)
-    optimizer = torch.optim.Adam(velocity.parameters(), lr=3e-3)
-    data = torch.randn(512, 2) * 0.5 + 2.0
+    optimizer = torch.optim.Adam(velocity.parameters(), lr=5e-3)
+    data = torch.randn(256, 2) * 0.5 + 2.0
     first = flow_matching_loss(velocity, data).item()
-    for _ in range(300):
+    for _ in range(150):
         loss = flow_matching_loss(velocity, data)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert loss.item() < first
     with torch.inference_mode():                                     # as the daemon will call it
-        scores = log_density(velocity, torch.tensor([[2.0, 2.0], [-2.0, -2.0]]), steps=16)
+        scores = log_density(velocity, torch.tensor([[2.0, 2.0], [-2.0, -2.0]]), steps=8)
     assert torch.isfinite(scores).all() and scores[0] > scores[1] + 5
 
 
