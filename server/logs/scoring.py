@@ -41,6 +41,7 @@ class SessionResult:
 class OpenSession:
     id: str
     present: set[int] = field(default_factory=set)
+    occurrences: dict[int, int] = field(default_factory=dict)
     present_key: tuple[int, ...] = ()
     start: float | None = None
     worst: Verdict = field(default_factory=lambda: Verdict(0.0, -1, ""))
@@ -73,6 +74,7 @@ class Scorer:
                 session.present.add(k)
                 session.present_key = tuple(sorted(session.present))
         session.lines += 1
+        session.occurrences[k] = session.occurrences.get(k, 0) + 1
         if session.start is None:
             session.start = parsed.timestamp
         if score > session.worst.score:
@@ -108,8 +110,13 @@ class Scorer:
             reason = (f"missing: {self.model.template_text(missing.template)!r} appears in "
                       f"{self.stats.share(missing.template):.1%} of sessions within "
                       f"{self.stats.typical_delay(missing.template):.0f} s; not seen after {elapsed:.0f} s")
-        return SessionResult(session.id, worst.score, worst.score > self.threshold, session.lines, reason,
-                             worst.template)
+        counted = self.stats.count_surprise(session.occurrences)
+        score = worst.score + self.model.cfg.count_weight * counted.score
+        if counted.score and not reason:
+            reason = (f"unusual count: {self.model.template_text(counted.template)!r} "
+                      f"{session.occurrences[counted.template]} times")
+        return SessionResult(session.id, score, score > self.threshold, session.lines, reason,
+                             worst.template if worst.template >= 0 else counted.template)
 
     def _unexplained(self, session: OpenSession) -> Verdict:
         """The least explained template given all the others in the session. Unlike the line
