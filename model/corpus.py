@@ -110,7 +110,7 @@ def _function_code(lines: list[str], node) -> str | None:
     start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
     kept = [line for i, line in enumerate(lines[start:node.end_lineno], start=start)
             if not doc_node.lineno - 1 <= i <= doc_node.end_lineno - 1]
-    if len(kept) - (node.body[-1].lineno - node.lineno > 0) < MIN_BODY_LINES:
+    if len(kept) - 1 < MIN_BODY_LINES:        # lines besides the def line, blank ones included
         return None
     indent = min((len(l) - len(l.lstrip()) for l in kept if l.strip()), default=0)
     return "\n".join(l[indent:] for l in kept[:MAX_CODE_LINES]).rstrip()

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ltlsp.model import Encoder, EncoderConfig
-from ltlsp.model.checkpoint import CONFIG, WEIGHTS, compute_model_id, load_checkpoint, save_checkpoint
+from ltlsp.model.checkpoint import CONFIG, WEIGHTS, compute_model_id, save_checkpoint
 from ltlsp.model.corpus import BenchFilter, first_sentence, mine_pairs
 from ltlsp.model.dynamics import (Drift, VelocityField, drift_residual, flow_matching_loss, log_density,
                                   ode_matching_loss)
