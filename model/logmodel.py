@@ -34,7 +34,7 @@ import numpy as np
 COUNT_BINS = 21                  # occurrences per session: 0..19 exactly, then 20 or more
 DELAY_BINS = 48                  # log-spaced first-seen delay bins: 0 s, then 0.1 s .. ~3e6 s
 DELAY_EDGES = np.concatenate([[0.0], 10.0 ** (np.arange(DELAY_BINS - 1) / 6.0 - 1.0)])  # (B,)
-ARRAYS = ("n_sessions", "present", "cooc", "delays", "counts")
+ARRAYS = ("n_sessions", "n_lines", "present", "cooc", "delays", "counts")
 
 
 @dataclass
@@ -69,6 +69,7 @@ class SessionStats:
         self.cfg = cfg
         v = min(max(n_templates, 1), cfg.max_templates)
         self.n_sessions = 0.0
+        self.n_lines = 0.0
         self.present = np.zeros(v)                 # (V,)
         self.cooc = np.zeros((v, v))               # (V, V)
         self.delays = np.zeros((v, DELAY_BINS))    # (V, B)
@@ -90,6 +91,7 @@ class SessionStats:
         self._grow(max(first_seen) + 1)
         ids = np.fromiter(first_seen, dtype=np.int64)
         self.n_sessions += 1
+        self.n_lines += len(session)
         self.present[ids] += 1
         self.cooc[np.ix_(ids, ids)] += 1
         start = next((t for _, t in session if t is not None), None)
@@ -114,7 +116,8 @@ class SessionStats:
         self.base = (self.present + 0.5) / (n + 1)                                  # P(k)   (V,)
         self.conditional = (self.cooc + a * self.base[:, None]) / (self.present[None, :] + a)  # P(k|u) (V, V)
         self.q99 = np.array([_quantile(row, 0.99) for row in self.delays])          # (V,) seconds
-        self.unseen_nats = math.log((n + 1) / 0.5)
+        # A message never seen is rarer than any seen one: rarer than one in all training lines.
+        self.unseen_nats = math.log((max(n, self.n_lines) + 1) / 0.5)
         self._novelty_cache: dict[tuple, tuple[float, int]] = {}
         self._dirty = False
 
@@ -175,26 +178,27 @@ class SessionStats:
     # ---- persistence -------------------------------------------------------------------------
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.n_sessions": np.array([self.n_sessions]), f"{prefix}.present": self.present,
+        return {f"{prefix}.n_sessions": np.array([self.n_sessions]), f"{prefix}.n_lines": np.array([self.n_lines]),
+                f"{prefix}.present": self.present,
                 f"{prefix}.cooc": self.cooc, f"{prefix}.delays": self.delays, f"{prefix}.counts": self.counts}
 
     @classmethod
     def from_arrays(cls, cfg: LogModelConfig, tensors: dict[str, np.ndarray], prefix: str) -> "SessionStats":
         """Rebuild from arrays(); ValueError unless shapes and values are consistent."""
         try:
-            n, present, cooc, delays, counts = (np.asarray(tensors[f"{prefix}.{name}"], dtype=np.float64)
-                                                for name in ARRAYS)
+            n, lines, present, cooc, delays, counts = (np.asarray(tensors[f"{prefix}.{name}"], dtype=np.float64)
+                                                       for name in ARRAYS)
         except KeyError as missing:
             raise ValueError(f"no {missing} statistics") from None
         v = present.shape[0] if present.ndim == 1 else -1
-        if (n.shape != (1,) or v < 1 or v > cfg.max_templates or cooc.shape != (v, v)
+        if (n.shape != (1,) or lines.shape != (1,) or v < 1 or v > cfg.max_templates or cooc.shape != (v, v)
                 or delays.shape != (v, DELAY_BINS) or counts.shape != (v, COUNT_BINS)):
             raise ValueError(f"{prefix} statistics have inconsistent shapes")
-        if not all(np.isfinite(a).all() and (a >= 0).all() for a in (n, present, cooc, delays, counts)):
+        if not all(np.isfinite(a).all() and (a >= 0).all() for a in (n, lines, present, cooc, delays, counts)):
             raise ValueError(f"{prefix} statistics hold negative or non-finite counts")
         stats = cls(cfg)
-        stats.n_sessions, stats.present, stats.cooc, stats.delays, stats.counts = (
-            float(n[0]), present, cooc, delays, counts)
+        stats.n_sessions, stats.n_lines, stats.present, stats.cooc, stats.delays, stats.counts = (
+            float(n[0]), float(lines[0]), present, cooc, delays, counts)
         stats._refresh()
         return stats
 

@@ -189,3 +189,28 @@ def test_follower_cuts_an_overlong_line(tmp_path):
     path.write_bytes(b"x" * (3 * 1024 * 1024) + b"\nnext\n")
     got = lines_of(follower.read())
     assert [n for n, _ in got] == [1, 2] and len(got[0][1]) < 70_000 and got[1][1] == b"next"
+
+
+def test_watch_reconnects_after_daemon_restart_without_losing_or_doubling_lines(ltlsp, tmp_path):
+    (tmp_path / "train.log").write_text(normal_log(100))
+    ltlsp.run("logs", "train", str(tmp_path / "train.log"), "--model", "web")
+    log = tmp_path / "live.log"
+    log.write_text("")
+    proc = ltlsp.popen("logs", "watch", str(log), "--model", "web", "--json", start_new_session=True)
+    try:
+        time.sleep(3)
+        with open(log, "a") as f:
+            f.write(normal_log(2, start=10) + "Jan  1 00:02:00 web app[1]: first strange event\n")
+        assert "first strange" in read_json_until(proc, lambda row: row.get("anomaly"))["text"]
+        os.kill(ltlsp.daemon_info()["pid"], signal.SIGKILL)
+        with open(log, "a") as f:  # written while no daemon runs
+            f.write(normal_log(2, start=20) + "Jan  1 00:03:00 web app[1]: second odd thing here\n")
+        alert = read_json_until(proc, lambda row: row.get("anomaly"), timeout=90)
+        assert "second odd" in alert["text"] and alert["line"] == 14
+        proc.send_signal(signal.SIGINT)
+        summary = read_json_until(proc, lambda row: "summary" in row)
+        assert summary["summary"] == {"lines": 14, "alerts": 2}
+    finally:
+        proc.kill()
+        proc.wait()
+        ltlsp.remember_daemon()

@@ -185,20 +185,26 @@ class Watch:
         self.args = args
         self.readers = [StdinReader() if p == "-" else Follower(p, from_start=args.from_start)
                         for p in args.files]
-        self.pending: list[pb.LogInput] = []        # sent, not yet acknowledged
+        self.pending: list[pb.LogInput] = []        # sent or to send, not yet acknowledged
+        self.lock = threading.Lock()
         self.outbox: queue.Queue = queue.Queue()
         self.stats = Counter()
-        self.done = threading.Event()
+        self.done = threading.Event()                # every input has finished (stdin closed)
+        self.generation = 0                          # one per connection to the daemon
 
     def run(self) -> int:
         threading.Thread(target=self._read_loop, name="tail", daemon=True).start()
         try:
-            while not (self.done.is_set() and not self.pending and self.outbox.empty()):
+            while not self._finished():
                 self._session()
         except KeyboardInterrupt:
             pass
         self.summary()
         return 0
+
+    def _finished(self) -> bool:
+        with self.lock:
+            return self.done.is_set() and self.outbox.empty() and not self.pending
 
     def _read_loop(self) -> None:
         while not self.done.is_set():
@@ -213,48 +219,56 @@ class Watch:
                 self.done.set()
             if idle:
                 time.sleep(POLL_S)
-        self.outbox.put(None)
 
-    def _requests(self):
+    def _requests(self, generation: int):
+        """Options, then every unacknowledged chunk, then new chunks as they come; ends once the
+        inputs are finished and all is acknowledged (or when a newer connection took over)."""
         yield pb.LogInput(model=self.args.model, session_key=self.args.session_key,
                           sensitivity=self.args.sensitivity)
-        for message in list(self.pending):
-            yield message
-        while True:
-            message = self.outbox.get()
-            if message is None:
-                if self.done.is_set() and not self.pending:
+        sent: set[int] = set()
+        while generation == self.generation:
+            with self.lock:
+                unsent = [m for m in self.pending if id(m) not in sent]
+                if not unsent and self.done.is_set() and self.outbox.empty() and not self.pending:
                     return
-                self.outbox.put(None) if not self.done.is_set() else None
-                return
-            self.pending.append(message)
-            yield message
+            for message in unsent:
+                sent.add(id(message))
+                yield message
+            try:
+                message = self.outbox.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            with self.lock:
+                self.pending.append(message)
 
     def _session(self) -> None:
         conn = connect()
         stub = pb_grpc.LogsStub(conn.channel)
+        self.generation += 1
         try:
-            for event in stub.Watch(self._requests(), metadata=conn.metadata):
+            for event in stub.Watch(self._requests(self.generation), metadata=conn.metadata):
                 self._acknowledge(event)
                 for alert in event.alerts:
                     self.show(alert)
         except grpc.RpcError as failure:
             if failure.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
                 raise conn.explain(failure) from None
-            err.print("ltlsp: the daemon went away; reconnecting", markup=False)
+            err.print("ltlsp: the daemon went away; reconnecting (unacknowledged lines are sent again)",
+                      markup=False)
             time.sleep(0.2)
         finally:
             conn.close()
 
     def _acknowledge(self, event: pb.WatchEvent) -> None:
-        kept = []
-        for message in self.pending:
-            last = message.first_line + message.data.count(b"\n") - 1
-            if message.source == event.source and last <= event.acked_through:
-                self.stats["lines"] += message.data.count(b"\n")
-            else:
-                kept.append(message)
-        self.pending = kept
+        with self.lock:
+            kept = []
+            for message in self.pending:
+                last = message.first_line + message.data.count(b"\n") - 1
+                if message.source == event.source and last <= event.acked_through:
+                    self.stats["lines"] += message.data.count(b"\n")
+                else:
+                    kept.append(message)
+            self.pending = kept
 
     def show(self, alert: pb.Alert) -> None:
         self.stats["alerts"] += 1

@@ -185,7 +185,10 @@ class AlertGate:
 
 def _with_first(first, rest):
     yield first
-    yield from rest
+    try:
+        yield from rest
+    except grpc.RpcError:  # the client went away (Ctrl-C, a closed pipe): no one to answer
+        return
 
 
 def add_to_server(server: grpc.Server, service: LogsService) -> None:
