@@ -164,11 +164,12 @@ class LtlspLanguageServer(LanguageServer):
         self.settle("daemon", "daemon-start")
         return reply
 
-    def search(self, roots: list[Path], query: str, top_k: int) -> list[tuple[Path, pb.Hit]]:
+    def search(self, roots: list[Path], query: str, top_k: int, **filters: str) -> list[tuple[Path, pb.Hit]]:
         """The best hits over several work trees, best first."""
         found = []
         for root in roots:
-            reply = self.ask(root, "Search", pb.SearchRequest(repo=str(root), query=query, top_k=top_k))
+            reply = self.ask(root, "Search", pb.SearchRequest(repo=str(root), query=query, top_k=top_k,
+                                                              **filters))
             found += [(root, hit) for hit in reply.hits]
         return sorted(found, key=lambda pair: -pair[1].score)[:top_k]
 
@@ -326,7 +327,7 @@ def workspace_symbol(ls: LtlspLanguageServer, params: types.WorkspaceSymbolParam
 @server.feature(SEARCH_REQUEST)
 @server.thread()
 def search(ls: LtlspLanguageServer, params):
-    """{query, topK?, textDocument?} -> results; the document picks the repository."""
+    """{query, topK?, pathGlob?, language?, textDocument?} -> results; the document picks the repository."""
     query = field(params, "query")
     if not isinstance(query, str) or not query.strip():
         raise JsonRpcInvalidParams("ltlsp: the query is empty: type a few words describing the code you want")
@@ -336,13 +337,14 @@ def search(ls: LtlspLanguageServer, params):
     if not roots:
         raise JsonRpcInvalidParams("ltlsp: the workspace is not inside a git repository; open a "
                                    "folder of one to search it")
-    return [result(root, hit) for root, hit in ls.search(roots, query, top_k)]
+    return [result(root, hit) for root, hit in ls.search(roots, query, top_k, **filters(params))]
 
 
 @server.feature(SIMILAR_REQUEST)
 @server.thread()
 def similar(ls: LtlspLanguageServer, params):
-    """{textDocument, range | position, topK?} -> code like the selection, as the buffer has it."""
+    """{textDocument, range | position, topK?, pathGlob?, language?} -> code like the selection,
+    as the buffer has it."""
     uri = document_uri(field(params, "textDocument"))
     root, path = ls.document_file(uri)
     start, end = query_lines(params)
@@ -352,7 +354,8 @@ def similar(ls: LtlspLanguageServer, params):
         raise JsonRpcInvalidParams(f"ltlsp: the selection has {len(selected):,} characters; select at "
                                    f"most {MAX_SELECTION_CHARS:,} (a function or a class) to compare")
     request = pb.SimilarRequest(repo=str(root), path=str(path), start_line=start, end_line=end,
-                                text=text, top_k=checked_top_k(field(params, "topK", ls.top_k)))
+                                text=text, top_k=checked_top_k(field(params, "topK", ls.top_k)),
+                                **filters(params))
     return [result(root, hit) for hit in ls.ask(root, "Similar", request).hits]
 
 
@@ -399,6 +402,15 @@ def document_uri(document) -> str:
     if not isinstance(uri, str) or not uri:
         raise JsonRpcInvalidParams("ltlsp: the request needs textDocument.uri, the document to look in")
     return uri
+
+
+def filters(params) -> dict[str, str]:
+    """The optional result filters: `pathGlob` (e.g. "server/*.py") and `language` ("python")."""
+    chosen = {"path_glob": field(params, "pathGlob") or "", "language": field(params, "language") or ""}
+    for name, value in chosen.items():
+        if not isinstance(value, str):
+            raise JsonRpcInvalidParams(f"ltlsp: {name} must be a string, not {value!r}")
+    return chosen
 
 
 def checked_top_k(value) -> int:
