@@ -276,16 +276,20 @@ class RepoIndex:
                filters: Filters = Filters()) -> list[StoredHit]:
         """Best chunks for a (dim,) unit `vector`, a lexical query `text`, or both fused.
         Windows of one file that mostly overlap collapse to the best of them."""
-        match = lexical.match_query(text) if text else ""
         fetch = max(4 * top_k, 50)
         while True:
-            dense = self._dense(vector, fetch) if vector is not None else []
-            found = self._lexical(match, fetch) if match else []
-            hits = self._collect(_fuse(dense, found), top_k, filters)
+            dense, found = self.candidates(vector, text, fetch)
+            hits = self.collect(fuse(dense, found), top_k, filters)
             exhausted = len(dense) < fetch and len(found) < fetch
             if len(hits) >= top_k or exhausted:
                 return hits
             fetch *= 4
+
+    def candidates(self, vector: np.ndarray | None, text: str, fetch: int) -> tuple[list, list]:
+        """The dense and lexical ranked lists, [(chunk id, score)] each, best first."""
+        match = lexical.match_query(text) if text else ""
+        dense = self._dense(vector, fetch) if vector is not None else []
+        return dense, self._lexical(match, fetch) if match else []
 
     def _dense(self, vector: np.ndarray, count: int) -> list[tuple[int, float]]:
         with self._faiss_lock:
@@ -301,7 +305,8 @@ class RepoIndex:
             f"SELECT rowid, {rank} FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY {rank} LIMIT ?",
             (match, count))]
 
-    def _collect(self, ranked: list[tuple[int, float]], top_k: int, filters: Filters) -> list[StoredHit]:
+    def collect(self, ranked: list[tuple[int, float]], top_k: int, filters: Filters) -> list[StoredHit]:
+        """Hits for the first `top_k` admitted chunks of a ranked list, overlaps collapsed."""
         rows = self._rows([chunk_id for chunk_id, _ in ranked])
         kept: list[StoredHit] = []
         for chunk_id, score in ranked:
@@ -416,16 +421,17 @@ def _bump_generation(db: sqlite3.Connection) -> None:
     _set_meta(db, "generation", str(int(_get_meta(db, "generation") or 0) + 1))
 
 
-def _fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]]) -> list[tuple[int, float]]:
+def fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_weight: float = DENSE_WEIGHT,
+         lexical_weight: float = LEXICAL_WEIGHT, k: int = RRF_K) -> list[tuple[int, float]]:
     """One ranked list. Alone, a list keeps its own scores (cosine, or -BM25); together they
     are fused by weighted reciprocal rank, scaled so that first in both lists scores 1."""
     if not dense or not found:
         return dense or found
     fused: dict[int, float] = {}
-    for weight, ranked in ((DENSE_WEIGHT, dense), (LEXICAL_WEIGHT, found)):
+    for weight, ranked in ((dense_weight, dense), (lexical_weight, found)):
         for rank, (chunk_id, _) in enumerate(ranked, 1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
-    best = (DENSE_WEIGHT + LEXICAL_WEIGHT) / (RRF_K + 1)
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
+    best = (dense_weight + lexical_weight) / (k + 1)
     return sorted(((i, s / best) for i, s in fused.items()), key=lambda item: -item[1])
 
 
