@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import make_repo
 from ltlsp.server.logs.tail import Follower
 
 NORMAL = [
@@ -130,6 +131,23 @@ def test_watch_alerts_on_appended_line_and_summarises_on_ctrl_c(trained, tmp_pat
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_watch_points_at_the_code_that_logged_the_alert(trained, tmp_path):
+    ltlsp, _ = trained
+    repo = make_repo(tmp_path / "svc", {"svc/storage.py": '''
+        import logging
+
+        log = logging.getLogger(__name__)
+
+
+        def check(device):
+            log.error("replica checksum mismatch on volume %s", device)
+        '''})
+    proc = ltlsp.popen("logs", "watch", "-", "--model", "web", "--json", "--repo", str(repo), stdin=subprocess.PIPE)
+    out, _ = proc.communicate("Jan  1 00:02:00 web app[1]: replica checksum mismatch on volume sdb7\n", timeout=60)
+    alert = json.loads(out.splitlines()[0])
+    assert alert["anomaly"] and alert["location"] == "svc/storage.py:7"
 
 
 def test_watch_stdin_ends_when_stdin_closes(trained):

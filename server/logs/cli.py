@@ -224,7 +224,7 @@ class Watch:
         """Options, then every unacknowledged chunk, then new chunks as they come; ends once the
         inputs are finished and all is acknowledged (or when a newer connection took over)."""
         yield pb.LogInput(model=self.args.model, session_key=self.args.session_key,
-                          sensitivity=self.args.sensitivity)
+                          sensitivity=self.args.sensitivity, repo=self.args.repo)
         sent: set[int] = set()
         while generation == self.generation:
             with self.lock:
@@ -299,6 +299,10 @@ class Watch:
 
 def cmd_watch(args) -> int:
     _check_key(args.session_key)
+    if args.repo and not os.path.isdir(args.repo):
+        raise DaemonError(f"--repo {args.repo}: no such directory; give the git work tree of the code "
+                          "that writes these logs", user_error=True)
+    args.repo = os.path.abspath(args.repo) if args.repo else ""
     return Watch(args).run()
 
 
@@ -341,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="follow logs like tail -F and print anomalies")
     p.add_argument("files", nargs="*", metavar="FILE", help="files to follow; '-' or none: stdin")
     p.add_argument("--from-start", action="store_true", help="read existing content first (default: only new lines)")
+    p.add_argument("--repo", default="", metavar="PATH",
+                   help="a git work tree: show where in it each alert's message is likely logged")
     add_scoring(p)
     p.set_defaults(run=cmd_watch)
     return parser

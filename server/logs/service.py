@@ -15,6 +15,7 @@ import grpc
 from ltlsp.model.logmodel import LogModelConfig
 from ltlsp.server.errors import UserError
 from ltlsp.server.logs import model as logmodel
+from ltlsp.server.logs.codeloc import CodeLocator
 from ltlsp.server.logs.scoring import LineResult, Scorer, SessionResult
 from ltlsp.server.logs.templates import TemplateMiner
 from ltlsp.server.paths import data_dir
@@ -57,6 +58,7 @@ class LogsService(pb_grpc.LogsServicer):
     def __init__(self, data_root: Path | None = None):
         self.data_root = data_root
         self.models: dict[str, logmodel.LogModel] = {}
+        self.locator = CodeLocator()
         self._lock = threading.Lock()
 
     def _root(self) -> Path:
@@ -136,8 +138,8 @@ class LogsService(pb_grpc.LogsServicer):
                 if result.anomaly:
                     alert = alerts.admit(result.template, time.monotonic())
                     if alert is not None:
-                        event.alerts.append(pb.Alert(line=_line_pb(result, source), text=text,
-                                                     suppressed=alert))
+                        event.alerts.append(pb.Alert(line=_line_pb(result, source), text=text, suppressed=alert,
+                                                     location=self.locator.locate(first.repo, result.template_text)))
             if time.monotonic() - last_sweep >= SWEEP_S:
                 last_sweep = time.monotonic()
                 event.alerts.extend(self._overdue(scorer))

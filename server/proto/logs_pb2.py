@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dltlsp/server/proto/logs.proto\x12\x08ltlsp.v1\"u\n\x08LogInput\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0bsession_key\x18\x02 \x01(\t\x12\x13\n\x0bsensitivity\x18\x03 \x01(\x01\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x12\n\nfirst_line\x18\x06 \x01(\x04\"N\n\nTrainReply\x12\r\n\x05lines\x18\x01 \x01(\x04\x12\x11\n\ttemplates\x18\x02 \x01(\r\x12\x10\n\x08sessions\x18\x03 \x01(\r\x12\x0c\n\x04path\x18\x04 \x01(\t\"\x91\x01\n\tLineScore\x12\x0c\n\x04line\x18\x01 \x01(\x04\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x61nomaly\x18\x03 \x01(\x08\x12\x13\n\x0btemplate_id\x18\x04 \x01(\x05\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x0f\n\x07session\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\"^\n\x0cSessionScore\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x61nomaly\x18\x03 \x01(\x08\x12\r\n\x05lines\x18\x04 \x01(\r\x12\x0e\n\x06reason\x18\x05 \x01(\t\"Z\n\nScoreBatch\x12\"\n\x05lines\x18\x01 \x03(\x0b\x32\x13.ltlsp.v1.LineScore\x12(\n\x08sessions\x18\x02 \x03(\x0b\x32\x16.ltlsp.v1.SessionScore\"\x87\x01\n\x05\x41lert\x12!\n\x04line\x18\x01 \x01(\x0b\x32\x13.ltlsp.v1.LineScore\x12\'\n\x07session\x18\x02 \x01(\x0b\x32\x16.ltlsp.v1.SessionScore\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x12\n\nsuppressed\x18\x04 \x01(\r\x12\x10\n\x08location\x18\x05 \x01(\t\"h\n\nWatchEvent\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x15\n\racked_through\x18\x02 \x01(\x04\x12\x1f\n\x06\x61lerts\x18\x03 \x03(\x0b\x32\x0f.ltlsp.v1.Alert\x12\x12\n\nlines_seen\x18\x04 \x01(\x04\x32\xa9\x01\n\x04Logs\x12\x33\n\x05Train\x12\x12.ltlsp.v1.LogInput\x1a\x14.ltlsp.v1.TrainReply(\x01\x12\x35\n\x05Score\x12\x12.ltlsp.v1.LogInput\x1a\x14.ltlsp.v1.ScoreBatch(\x01\x30\x01\x12\x35\n\x05Watch\x12\x12.ltlsp.v1.LogInput\x1a\x14.ltlsp.v1.WatchEvent(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dltlsp/server/proto/logs.proto\x12\x08ltlsp.v1\"\x83\x01\n\x08LogInput\x12\r\n\x05model\x18\x01 \x01(\t\x12\x13\n\x0bsession_key\x18\x02 \x01(\t\x12\x13\n\x0bsensitivity\x18\x03 \x01(\x01\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x12\n\nfirst_line\x18\x06 \x01(\x04\x12\x0c\n\x04repo\x18\x07 \x01(\t\"N\n\nTrainReply\x12\r\n\x05lines\x18\x01 \x01(\x04\x12\x11\n\ttemplates\x18\x02 \x01(\r\x12\x10\n\x08sessions\x18\x03 \x01(\r\x12\x0c\n\x04path\x18\x04 \x01(\t\"\x91\x01\n\tLineScore\x12\x0c\n\x04line\x18\x01 \x01(\x04\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x61nomaly\x18\x03 \x01(\x08\x12\x13\n\x0btemplate_id\x18\x04 \x01(\x05\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x0f\n\x07session\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t\"^\n\x0cSessionScore\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x61nomaly\x18\x03 \x01(\x08\x12\r\n\x05lines\x18\x04 \x01(\r\x12\x0e\n\x06reason\x18\x05 \x01(\t\"Z\n\nScoreBatch\x12\"\n\x05lines\x18\x01 \x03(\x0b\x32\x13.ltlsp.v1.LineScore\x12(\n\x08sessions\x18\x02 \x03(\x0b\x32\x16.ltlsp.v1.SessionScore\"\x87\x01\n\x05\x41lert\x12!\n\x04line\x18\x01 \x01(\x0b\x32\x13.ltlsp.v1.LineScore\x12\'\n\x07session\x18\x02 \x01(\x0b\x32\x16.ltlsp.v1.SessionScore\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x12\n\nsuppressed\x18\x04 \x01(\r\x12\x10\n\x08location\x18\x05 \x01(\t\"h\n\nWatchEvent\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x15\n\racked_through\x18\x02 \x01(\x04\x12\x1f\n\x06\x61lerts\x18\x03 \x03(\x0b\x32\x0f.ltlsp.v1.Alert\x12\x12\n\nlines_seen\x18\x04 \x01(\x04\x32\xa9\x01\n\x04Logs\x12\x33\n\x05Train\x12\x12.ltlsp.v1.LogInput\x1a\x14.ltlsp.v1.TrainReply(\x01\x12\x35\n\x05Score\x12\x12.ltlsp.v1.LogInput\x1a\x14.ltlsp.v1.ScoreBatch(\x01\x30\x01\x12\x35\n\x05Watch\x12\x12.ltlsp.v1.LogInput\x1a\x14.ltlsp.v1.WatchEvent(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltlsp.server.proto.logs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOGINPUT']._serialized_start=43
-  _globals['_LOGINPUT']._serialized_end=160
-  _globals['_TRAINREPLY']._serialized_start=162
-  _globals['_TRAINREPLY']._serialized_end=240
-  _globals['_LINESCORE']._serialized_start=243
-  _globals['_LINESCORE']._serialized_end=388
-  _globals['_SESSIONSCORE']._serialized_start=390
-  _globals['_SESSIONSCORE']._serialized_end=484
-  _globals['_SCOREBATCH']._serialized_start=486
-  _globals['_SCOREBATCH']._serialized_end=576
-  _globals['_ALERT']._serialized_start=579
-  _globals['_ALERT']._serialized_end=714
-  _globals['_WATCHEVENT']._serialized_start=716
-  _globals['_WATCHEVENT']._serialized_end=820
-  _globals['_LOGS']._serialized_start=823
-  _globals['_LOGS']._serialized_end=992
+  _globals['_LOGINPUT']._serialized_start=44
+  _globals['_LOGINPUT']._serialized_end=175
+  _globals['_TRAINREPLY']._serialized_start=177
+  _globals['_TRAINREPLY']._serialized_end=255
+  _globals['_LINESCORE']._serialized_start=258
+  _globals['_LINESCORE']._serialized_end=403
+  _globals['_SESSIONSCORE']._serialized_start=405
+  _globals['_SESSIONSCORE']._serialized_end=499
+  _globals['_SCOREBATCH']._serialized_start=501
+  _globals['_SCOREBATCH']._serialized_end=591
+  _globals['_ALERT']._serialized_start=594
+  _globals['_ALERT']._serialized_end=729
+  _globals['_WATCHEVENT']._serialized_start=731
+  _globals['_WATCHEVENT']._serialized_end=835
+  _globals['_LOGS']._serialized_start=838
+  _globals['_LOGS']._serialized_end=1007
 # @@protoc_insertion_point(module_scope)

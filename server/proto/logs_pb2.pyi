@@ -7,20 +7,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LogInput(_message.Message):
-    __slots__ = ("model", "session_key", "sensitivity", "source", "data", "first_line")
+    __slots__ = ("model", "session_key", "sensitivity", "source", "data", "first_line", "repo")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SESSION_KEY_FIELD_NUMBER: _ClassVar[int]
     SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     FIRST_LINE_FIELD_NUMBER: _ClassVar[int]
+    REPO_FIELD_NUMBER: _ClassVar[int]
     model: str
     session_key: str
     sensitivity: float
     source: str
     data: bytes
     first_line: int
-    def __init__(self, model: _Optional[str] = ..., session_key: _Optional[str] = ..., sensitivity: _Optional[float] = ..., source: _Optional[str] = ..., data: _Optional[bytes] = ..., first_line: _Optional[int] = ...) -> None: ...
+    repo: str
+    def __init__(self, model: _Optional[str] = ..., session_key: _Optional[str] = ..., sensitivity: _Optional[float] = ..., source: _Optional[str] = ..., data: _Optional[bytes] = ..., first_line: _Optional[int] = ..., repo: _Optional[str] = ...) -> None: ...
 
 class TrainReply(_message.Message):
     __slots__ = ("lines", "templates", "sessions", "path")
