@@ -12,8 +12,8 @@ path committed. Otherwise install refuses and says how to go on.
 
 The hook is a POSIX sh script: it chains the legacy hook, then starts `ltlsp index` in the
 background and returns at once, so it adds a few milliseconds to the git command and never
-fails it (its exit status is the legacy hook's, 0 without one). This module stays light: stdlib
-and gitrepo only; it is imported by `ltlsp hooks`, never by the hooks themselves.
+fails it (its exit status is the legacy hook's, 0 without one). This module is imported by
+`ltlsp hooks` only, never by the hooks themselves; it needs no more than the CLI does.
 """
 
 import argparse
@@ -57,11 +57,14 @@ fi
 # In the background, detached from the terminal and from git's environment (GIT_INDEX_FILE and
 # the like would follow the auto-started daemon into every other repository).
 (
-    unset $(git rev-parse --local-env-vars)
+    {unset_git_env}
     {skip} || exec {update}
 ) </dev/null >/dev/null 2>&1 &
 exit $status
 """
+
+
+UNSET_GIT_ENV = "unset $(git rev-parse --local-env-vars)"
 
 
 def update_command(python: str) -> str:
@@ -72,7 +75,7 @@ def update_command(python: str) -> str:
 def hook_script(hook: str, python: str = sys.executable) -> str:
     """Our hook's text; `python` is the interpreter that has ltlsp (a venv's works as it is)."""
     return TEMPLATE.format(marker=MARKER, hook=hook, skip=SKIP_WHEN[hook],
-                           update=update_command(python))
+                           unset_git_env=UNSET_GIT_ENV, update=update_command(python))
 
 
 # ---- where the hooks live ----------------------------------------------------------------------
@@ -104,7 +107,7 @@ def refusal(where: HooksDir) -> str | None:
         return None
     fix = (f"either unset it (`git config --unset core.hooksPath`) and run `ltlsp hooks install` "
            f"again, or add this line to your own {', '.join(HOOKS)} hooks there:\n"
-           f"    ( {update_command(sys.executable)} ) </dev/null >/dev/null 2>&1 &")
+           f"    ( {UNSET_GIT_ENV}; exec {update_command(sys.executable)} ) </dev/null >/dev/null 2>&1 &")
     if not any(where.path.is_relative_to(root) for root in (where.work_tree, where.git_dir)):
         return (f"core.hooksPath is set to {where.path}, outside this repository (other "
                 f"repositories may share it), so ltlsp will not write hooks there: {fix}")
@@ -131,10 +134,21 @@ def is_ours(path: Path) -> bool:
         return False
 
 
+def state(where: HooksDir, name: str) -> str:
+    """ours, ours+legacy (ours chaining a legacy hook), foreign or absent."""
+    hook = where.hook(name)
+    if not os.path.lexists(hook):
+        return "absent"
+    if not is_ours(hook):
+        return "foreign"
+    return "ours+legacy" if os.path.lexists(where.hook(f"{name}.legacy")) else "ours"
+
+
 # ---- the commands ------------------------------------------------------------------------------
 
 def install(where: HooksDir) -> list[str]:
-    """Install every hook, or nothing when one cannot be; returns what to tell the user."""
+    """Install every hook (none when core.hooksPath is refused or a legacy hook is in the way);
+    returns what to tell the user."""
     why = refusal(where)
     if why:
         raise UserError(why)
@@ -181,16 +195,6 @@ def _uninstall_one(where: HooksDir, name: str) -> str:
         return f"{name}: removed; restored the previous hook from {legacy.name}"
     hook.unlink()
     return f"{name}: removed"
-
-
-def state(where: HooksDir, name: str) -> str:
-    """ours, ours+legacy (ours chaining a legacy hook), foreign or absent."""
-    hook = where.hook(name)
-    if not os.path.lexists(hook):
-        return "absent"
-    if not is_ours(hook):
-        return "foreign"
-    return "ours+legacy" if os.path.lexists(where.hook(f"{name}.legacy")) else "ours"
 
 
 DESCRIBE = {"ours": "ltlsp", "ours+legacy": "ltlsp, chaining {name}.legacy",
