@@ -56,7 +56,8 @@ class Daemon:
             pass
 
     def status(self):
-        return self.conn.call(self.conn.code.Status, self.pb.StatusRequest(repo=self.repo), timeout=30).repos[0]
+        reply = self.conn.call(self.conn.code.Status, self.pb.StatusRequest(repo=self.repo), timeout=30)
+        return reply.repos[0]
 
     def finds(self, query: str, path: str, line: int) -> bool:
         """Whether a search for `query` returns the chunk holding path:line (maybe merged into
@@ -76,7 +77,8 @@ def wait_until(condition, what: str, log: Path) -> None:
     while not condition():
         if time.perf_counter() - start > TIMEOUT_S:
             tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:]) if log.exists() else ""
-            raise SystemExit(f"gave up after {TIMEOUT_S} s waiting until {what}; the daemon log ends:\n{tail}")
+            raise SystemExit(f"gave up after {TIMEOUT_S} s waiting until {what}; "
+                             f"the daemon log ends:\n{tail}")
         time.sleep(POLL_S)
 
 
@@ -91,11 +93,13 @@ def commit_overhead(repo: Path, daemon: Daemon, files: list[Path], runs: int, lo
         hooks.install(where)
         hooked.append(commit_one_file(repo, files[2 * i + 1], f"\n# hooked {i}\n"))
         head = git(repo, "rev-parse", "HEAD")
-        wait_until(lambda: daemon.status().indexed_commit == head, "the index is at HEAD", log)  # not to slow the next
+        # its update must not slow the next commit down
+        wait_until(lambda: daemon.status().indexed_commit == head, "the index is at HEAD", log)
     return bare, hooked
 
 
-def time_to_searchable(repo: Path, daemon: Daemon, files: list[Path], runs: int, log: Path) -> tuple[list, list]:
+def time_to_searchable(repo: Path, daemon: Daemon, files: list[Path], runs: int,
+                       log: Path) -> tuple[list, list]:
     """Seconds from the start of `git commit` until the index is at HEAD, and until a search
     finds the function the commit added."""
     at_head, searchable = [], []
@@ -156,7 +160,8 @@ def main() -> int:
     base, with_hooks = statistics.median(bare) * 1000, statistics.median(hooked) * 1000
     print(f"repository: {len(files)} files, {chunks} chunks; medians of {args.runs} commits each")
     print(f"git commit, no hook            {base:7.1f} ms  (baseline)")
-    print(f"git commit, ltlsp hooks        {with_hooks:7.1f} ms  adds {with_hooks - base:5.1f} ms  target <= 50 ms")
+    print(f"git commit, ltlsp hooks        {with_hooks:7.1f} ms  "
+          f"adds {with_hooks - base:5.1f} ms  target <= 50 ms")
     print(f"commit -> index at HEAD        {statistics.median(at_head) * 1000:7.1f} ms  "
           f"(python -c pass alone: {startup * 1000:.0f} ms)")
     print(f"commit -> change searchable    {statistics.median(searchable) * 1000:7.1f} ms  "
