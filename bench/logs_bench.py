@@ -254,8 +254,9 @@ def cmd_latency(args) -> None:
         try:
             for i in range(args.lines):
                 sent = time.perf_counter()
+                word = "".join(chr(97 + (i // 26 ** j) % 26) for j in range(3))
                 with open(live, "a") as f:  # each a new message, so de-duplication lets it through
-                    f.write(f"Jan  1 00:01:00 web app[1]: failure kind{chr(65 + i % 26)}{i} x{'y' * (i % 7)}\n")
+                    f.write(f"Jan  1 00:01:00 web app[1]: failure {word} happened\n")
                 line = watch.stdout.readline()
                 delays.append(time.perf_counter() - sent)
                 assert json.loads(line).get("anomaly"), line

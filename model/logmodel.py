@@ -79,22 +79,28 @@ class SessionStats:
     # ---- learning ----------------------------------------------------------------------------
 
     def add(self, session: list[tuple[int, float | None]]) -> None:
-        """Count one finished session."""
+        """Count one finished session, given as its (template, time) events in order."""
         first_seen: dict[int, float | None] = {}
         occurrences: dict[int, int] = {}
         for k, t in session:
-            if 0 <= k < self.cfg.max_templates:
-                first_seen.setdefault(k, t)
-                occurrences[k] = occurrences.get(k, 0) + 1
+            first_seen.setdefault(k, t)
+            occurrences[k] = occurrences.get(k, 0) + 1
+        start = next((t for _, t in session if t is not None), None)
+        self.add_summary(first_seen, occurrences, start)
+
+    def add_summary(self, first_seen: dict[int, float | None], occurrences: dict[int, int],
+                    start: float | None) -> None:
+        """Count one finished session from its first-seen times and occurrences per template
+        (what a watched session keeps, instead of all its lines)."""
+        first_seen = {k: t for k, t in first_seen.items() if 0 <= k < self.cfg.max_templates}
         if not first_seen:
             return
         self._grow(max(first_seen) + 1)
         ids = np.fromiter(first_seen, dtype=np.int64)
         self.n_sessions += 1
-        self.n_lines += len(session)
+        self.n_lines += sum(occurrences.values())
         self.present[ids] += 1
         self.cooc[np.ix_(ids, ids)] += 1
-        start = next((t for _, t in session if t is not None), None)
         for k, t in first_seen.items():
             if start is not None and t is not None:
                 self.delays[k, _delay_bin(t - start)] += 1
@@ -119,6 +125,11 @@ class SessionStats:
         # A message never seen is rarer than any seen one: rarer than one in all training lines.
         self.unseen_nats = math.log((max(n, self.n_lines) + 1) / 0.5)
         self._novelty_cache: dict[tuple, tuple[float, int]] = {}
+        # (template, seconds after the session start by which it is overdue, nats if absent)
+        share = self.present / max(n, 1.0)
+        self.expected = [(int(k), self.cfg.overdue_factor * self.q99[k] + self.cfg.overdue_grace_s,
+                          -math.log(1.0 - share[k] + 1.0 / (n + 1)))
+                         for k in np.flatnonzero(share >= self.cfg.expected_presence) if n]
         self._dirty = False
 
     # ---- scoring -----------------------------------------------------------------------------
@@ -143,17 +154,12 @@ class SessionStats:
         """The most surprising expected template not yet seen although it is overdue."""
         if self._dirty:
             self._refresh()
-        if elapsed is None or self.n_sessions == 0:
-            return Verdict(0.0, -1, "")
-        share = self.present / self.n_sessions
-        overdue = elapsed > self.cfg.overdue_factor * self.q99 + self.cfg.overdue_grace_s
-        candidates = np.flatnonzero((share >= self.cfg.expected_presence) & overdue)
         best = Verdict(0.0, -1, "")
-        for k in candidates:
-            if int(k) not in present:
-                nats = -math.log(1.0 - share[k] + 1.0 / (self.n_sessions + 1))
-                if nats > best.score:
-                    best = Verdict(nats, int(k), "missing")
+        if elapsed is None:
+            return best
+        for k, deadline, nats in self.expected:
+            if elapsed > deadline and nats > best.score and k not in present:
+                best = Verdict(nats, k, "missing")
         return best
 
     def count_surprise(self, occurrences: dict[int, int]) -> Verdict:

@@ -160,6 +160,18 @@ def test_watch_stdin_ends_when_stdin_closes(trained):
     assert rows[-1]["summary"]["lines"] == 13
 
 
+def test_alerts_are_deduplicated_per_template_and_rate_limited():
+    from ltlsp.server.logs.service import MAX_ALERTS_PER_S, AlertGate
+
+    gate = AlertGate()
+    assert gate.admit("disk <*> failed", 0.0) == 0
+    assert gate.admit("disk <*> failed", 1.0) is None and gate.admit("disk <*> failed", 2.0) is None
+    assert gate.admit("disk <*> failed", 61.0) == 2          # shown again, with the two folded
+    admitted = [gate.admit(f"new {i}", 100.0) for i in range(MAX_ALERTS_PER_S + 5)]
+    assert sum(a is not None for a in admitted) == MAX_ALERTS_PER_S
+    assert gate.admit("later", 101.5) == 0
+
+
 # ---- tail -F on real files ---------------------------------------------------------------------
 
 def lines_of(chunks) -> list[tuple[int, bytes]]:

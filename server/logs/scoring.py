@@ -6,6 +6,7 @@ nats and share the threshold (config threshold / sensitivity).
 """
 
 import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -42,6 +43,9 @@ class OpenSession:
     id: str
     present: set[int] = field(default_factory=set)
     occurrences: dict[int, int] = field(default_factory=dict)
+    first_seen: dict[int, float | None] = field(default_factory=dict)
+    last_active: float = 0.0                   # time.monotonic() of its last line
+    unseen_text: str = ""                      # the first message of a template never seen
     present_key: tuple[int, ...] = ()
     start: float | None = None
     worst: Verdict = field(default_factory=lambda: Verdict(0.0, -1, ""))
@@ -50,13 +54,15 @@ class OpenSession:
 
 
 class Scorer:
-    def __init__(self, model: LogModel, session_key: str, sensitivity: float):
+    def __init__(self, model: LogModel, session_key: str, sensitivity: float, learn: bool = False):
         if not (sensitivity > 0 and math.isfinite(sensitivity)):
             raise ValueError(f"--sensitivity must be a positive number, not {sensitivity}")
         self.model = model
         self.stats: SessionStats = model.stats_for(session_key)
         self.sessionizer = Sessionizer(compile_key(session_key))
         self.threshold = model.cfg.threshold / sensitivity
+        self.learn = learn                  # watch: closed normal sessions join the statistics
+        self.learned = 0
         self.sessions: OrderedDict[str, OpenSession] = OrderedDict()
         self.clock: float | None = None     # latest timestamp seen: the log's own "now"
         self._templates: dict = {}
@@ -71,14 +77,18 @@ class Scorer:
         if k not in session.present or k < 0:
             score = self.stats.novelty(k, session.present_key)
             if k >= 0:
+                session.first_seen[k] = parsed.timestamp
                 session.present.add(k)
                 session.present_key = tuple(sorted(session.present))
         session.lines += 1
+        session.last_active = time.monotonic()
         session.occurrences[k] = session.occurrences.get(k, 0) + 1
         if session.start is None:
             session.start = parsed.timestamp
         if score > session.worst.score:
             session.worst = Verdict(score, k, "novel")
+        if k < 0 and not session.unseen_text:
+            session.unseen_text = parsed.text
         anomaly = score > self.threshold
         return LineResult(number, score, anomaly, k, parsed.text, session.id,
                           self._novel_reason(k, score) if anomaly else "")
@@ -88,7 +98,7 @@ class Scorer:
         if session is None:
             session = self.sessions[sid] = OpenSession(sid)
             if len(self.sessions) > MAX_OPEN_SESSIONS:
-                self.sessions.popitem(last=False)
+                self.close(self.sessions.popitem(last=False)[1])
         else:
             self.sessions.move_to_end(sid)
         return session
@@ -104,7 +114,8 @@ class Scorer:
         elapsed = None if session.start is None or self.clock is None else self.clock - session.start
         missing = self.stats.missing(session.present, elapsed)
         worst = self._unexplained(session)
-        reason = worst.why and f"unusual line: {self.model.template_text(worst.template) or 'unseen template'}"
+        unusual = self.model.template_text(worst.template) or f"never seen: {session.unseen_text}"
+        reason = worst.why and f"unusual line: {unusual}"
         if missing.score > worst.score:
             worst = missing
             reason = (f"missing: {self.model.template_text(missing.template)!r} appears in "
@@ -131,6 +142,28 @@ class Scorer:
         if session.worst.template < 0 and session.worst.score > worst.score:
             worst = session.worst  # an unseen message explains nothing
         return worst
+
+    def close(self, session: OpenSession) -> SessionResult:
+        """Judge a session that has ended; while learning, a normal one updates the statistics
+        (continual learning: exact counts, so new and remembered sessions weigh the same)."""
+        verdict = self.judge(session)
+        if self.learn and not verdict.anomaly and session.present:
+            with self.model.lock:
+                self.stats.add_summary(session.first_seen, session.occurrences,
+                                       next((t for t in session.first_seen.values() if t is not None), None))
+            self.learned += 1
+        return verdict
+
+    def close_idle(self, idle_s: float) -> list[SessionResult]:
+        """Close the sessions without a line for idle_s seconds (oldest activity first)."""
+        now, closed = time.monotonic(), []
+        while self.sessions:
+            sid, session = next(iter(self.sessions.items()))
+            if now - session.last_active < idle_s:
+                break
+            del self.sessions[sid]
+            closed.append(self.close(session))
+        return closed
 
     def finish(self) -> list[SessionResult]:
         return [self.judge(s) for s in self.sessions.values()]

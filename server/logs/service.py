@@ -28,6 +28,9 @@ log = logging.getLogger("ltlsp.daemon")
 BATCH_LINES = 2048
 ALERT_REPEAT_S = 60.0      # the same template alerts at most once a minute; repeats are counted
 MAX_ALERTS_PER_S = 20
+MAX_REMEMBERED = 10_000    # templates the de-duplication remembers
+SESSION_IDLE_S = 300.0    # a watched session without a line for this long has ended
+SAVE_EVERY_SESSIONS = 1000
 SWEEP_S = 1.0             # how often open sessions are checked for overdue events
 
 
@@ -94,10 +97,10 @@ class LogsService(pb_grpc.LogsServicer):
         return pb.TrainReply(lines=lines, templates=len(model.miner.clusters),
                              sessions=int(model.stats[logmodel.DEFAULT_KEY].n_sessions), path=str(folder))
 
-    def _scorer(self, first: pb.LogInput) -> Scorer:
+    def _scorer(self, first: pb.LogInput, learn: bool = False) -> Scorer:
         model = self._model(first.model)
         try:
-            return Scorer(model, first.session_key, first.sensitivity or 1.0)
+            return Scorer(model, first.session_key, first.sensitivity or 1.0, learn)
         except ValueError as err:
             raise UserError(str(err)) from None
 
@@ -126,36 +129,57 @@ class LogsService(pb_grpc.LogsServicer):
         first = next(request_iterator, None)
         if first is None:
             return
-        scorer = self._scorer(first)
+        scorer = self._scorer(first, learn=True)
+        try:
+            yield from self._watch(scorer, first.repo, _with_first(first, request_iterator))
+        finally:  # also when the client goes away
+            self._save_learned(scorer)
+
+    def _watch(self, scorer: Scorer, repo: str, messages):
+        """Score each chunk, answer with its alerts and acknowledgement; sweep sessions each second."""
         alerts = AlertGate()
         seen, last_sweep = 0, 0.0
-        for message in _with_first(first, request_iterator):
+        for message in messages:
             source = message.source or "-"
             event = pb.WatchEvent(source=source)
             lines = _lines(message.data)
             for offset, text in enumerate(lines):
                 result = scorer.line(source, message.first_line + offset, text)
                 if result.anomaly:
-                    alert = alerts.admit(result.template, time.monotonic())
+                    alert = alerts.admit(result.template_text, time.monotonic())
                     if alert is not None:
                         event.alerts.append(pb.Alert(line=_line_pb(result, source), text=text, suppressed=alert,
-                                                     location=self.locator.locate(first.repo, result.template_text)))
+                                                     location=self.locator.locate(repo, result.template_text)))
             if time.monotonic() - last_sweep >= SWEEP_S:
                 last_sweep = time.monotonic()
                 event.alerts.extend(self._overdue(scorer))
+                scorer.close_idle(SESSION_IDLE_S)
+                if scorer.learned >= SAVE_EVERY_SESSIONS:
+                    self._save_learned(scorer)
             seen += len(lines)
             event.acked_through = max(message.first_line + len(lines) - 1, 0)
             event.lines_seen = seen
             yield event
 
+    def _save_learned(self, scorer: Scorer) -> None:
+        """Persist what watching learned, so a restarted daemon keeps it."""
+        if not scorer.learned:
+            return
+        model = scorer.model
+        with model.lock:
+            logmodel.save(model, logmodel.model_dir(self._root(), model.name))
+        log.info("log model %s learned %d watched sessions", model.name, scorer.learned)
+        scorer.learned = 0
 
     @staticmethod
     def _overdue(scorer: Scorer) -> list[pb.Alert]:
         """Session alerts for expected events that are now overdue (each session once)."""
         found = []
         for session in scorer.sessions.values():
-            if session.missing_reported:
+            if session.missing_reported or session.start is None or scorer.clock is None:
                 continue
+            if not scorer.stats.missing(session.present, scorer.clock - session.start).score:
+                continue  # the cheap test first: most sessions miss nothing
             verdict = scorer.judge(session)
             if verdict.anomaly and verdict.reason.startswith("missing"):
                 session.missing_reported = True
@@ -164,16 +188,20 @@ class LogsService(pb_grpc.LogsServicer):
 
 
 class AlertGate:
-    """De-duplicates alerts per template (one a minute) and caps them per second."""
+    """De-duplicates alerts per template text (one a minute; unseen messages are their own
+    template) and caps them per second. Bounded: old entries go once the table is full."""
 
     def __init__(self):
-        self.last: dict[int, float] = {}
-        self.folded: dict[int, int] = {}
+        self.last: dict[str, float] = {}
+        self.folded: dict[str, int] = {}
         self.window_start = 0.0
         self.in_window = 0
 
-    def admit(self, template: int, now: float) -> int | None:
+    def admit(self, template: str, now: float) -> int | None:
         """None to suppress; else the number of similar alerts folded since the last one shown."""
+        if len(self.last) > MAX_REMEMBERED:
+            self.last = {t: seen for t, seen in self.last.items() if now - seen < ALERT_REPEAT_S}
+            self.folded = {t: n for t, n in self.folded.items() if t in self.last}
         if now - self.window_start >= 1.0:
             self.window_start, self.in_window = now, 0
         recent = now - self.last.get(template, -ALERT_REPEAT_S) < ALERT_REPEAT_S
