@@ -24,7 +24,6 @@ from pygls.uris import from_fs_path, to_fs_path, uri_scheme
 
 from ltlsp.lsp.daemon import BadRequest, DaemonLink, DaemonTrouble, NotIndexed, git_root
 from ltlsp.server import __version__
-from ltlsp.server.proto import ltlsp_pb2 as pb
 
 SEARCH_REQUEST = "ltlsp/search"
 SIMILAR_REQUEST = "ltlsp/similar"
@@ -146,10 +145,11 @@ class LtlspLanguageServer(LanguageServer):
 
     # ---- asking the daemon ---------------------------------------------------------------
 
-    def ask(self, root: Path, method: str, request):
-        """One daemon call about `root`; failures become LSP errors and, once, a message."""
+    def ask(self, root: Path, call, *args, **kwargs):
+        """`call(*args, **kwargs)`, a DaemonLink method about `root`; its failures become LSP errors
+        and, once, a message."""
         try:
-            reply = self.daemon.call(method, request)
+            reply = call(*args, **kwargs)
         except NotIndexed:
             self.index_in_background(root)
             message = (f"ltlsp: {root.name} is being indexed for the first time; "
@@ -164,13 +164,11 @@ class LtlspLanguageServer(LanguageServer):
         self.settle("daemon", "daemon-start")
         return reply
 
-    def search(self, roots: list[Path], query: str, top_k: int, **filters: str) -> list[tuple[Path, pb.Hit]]:
-        """The best hits over several work trees, best first."""
+    def search(self, roots: list[Path], query: str, top_k: int, **filters: str) -> list[tuple]:
+        """(work tree, hit) pairs over several work trees, best first."""
         found = []
         for root in roots:
-            reply = self.ask(root, "Search", pb.SearchRequest(repo=str(root), query=query, top_k=top_k,
-                                                              **filters))
-            found += [(root, hit) for hit in reply.hits]
+            found += [(root, hit) for hit in self.ask(root, self.daemon.search, root, query, top_k, **filters)]
         return sorted(found, key=lambda pair: -pair[1].score)[:top_k]
 
     # ---- indexing ------------------------------------------------------------------------
@@ -196,16 +194,17 @@ class LtlspLanguageServer(LanguageServer):
         except (RequestFailed, JsonRpcInvalidParams) as err:
             self.log(err.message)
 
-    def index(self, root: Path, rebuild: bool) -> pb.IndexSummary:
-        """Bring the index of `root` up to date, reporting work-done progress meanwhile."""
+    def index(self, root: Path, rebuild: bool):
+        """Bring the index of `root` up to date, reporting work-done progress meanwhile; the
+        daemon's IndexSummary."""
         progress = IndexProgress(self, root)
         self.notify_index_state(root, "indexing")
         summary = None
         try:
-            for update in self.daemon.stream("Index", pb.IndexRequest(repo=str(root), rebuild=rebuild)):
+            for update in self.daemon.index(root, rebuild):
                 if update.notice:
                     self.tell(types.MessageType.Warning, f"ltlsp: {update.notice}")
-                if update.phase == pb.IndexProgress.DONE:
+                if update.HasField("summary"):
                     summary = update.summary
                 elif update.files_total:
                     progress.report(update.files_done, update.files_total, update.chunks_done)
@@ -353,10 +352,9 @@ def similar(ls: LtlspLanguageServer, params):
     if len(selected) > MAX_SELECTION_CHARS:
         raise JsonRpcInvalidParams(f"ltlsp: the selection has {len(selected):,} characters; select at "
                                    f"most {MAX_SELECTION_CHARS:,} (a function or a class) to compare")
-    request = pb.SimilarRequest(repo=str(root), path=str(path), start_line=start, end_line=end,
-                                text=text, top_k=checked_top_k(field(params, "topK", ls.top_k)),
-                                **filters(params))
-    return [result(root, hit) for hit in ls.ask(root, "Similar", request).hits]
+    hits = ls.ask(root, ls.daemon.similar, root, path, start, end, text,
+                  checked_top_k(field(params, "topK", ls.top_k)), **filters(params))
+    return [result(root, hit) for hit in hits]
 
 
 # ---- keeping the index current -------------------------------------------------------------
@@ -366,7 +364,7 @@ def similar(ls: LtlspLanguageServer, params):
 def did_save(ls: LtlspLanguageServer, params: types.DidSaveTextDocumentParams):
     try:
         root, path = ls.document_file(params.text_document.uri)
-        summary = ls.ask(root, "Update", pb.UpdateRequest(repo=str(root), paths=[str(path)]))
+        summary = ls.ask(root, ls.daemon.update, root, path)
     except (RequestFailed, JsonRpcInvalidParams) as err:
         ls.log(f"ltlsp: {params.text_document.uri} was not re-indexed: {err.message}")
         return
@@ -442,14 +440,14 @@ def position(value) -> tuple[int, int]:
     return line, character
 
 
-def location(root: Path, hit: pb.Hit) -> types.Location:
+def location(root: Path, hit) -> types.Location:
     """The hit's whole lines (the end is the start of the line after)."""
     return types.Location(uri=from_fs_path(str(root / hit.path)), range=types.Range(
         start=types.Position(line=hit.start_line - 1, character=0),
         end=types.Position(line=hit.end_line, character=0)))
 
 
-def result(root: Path, hit: pb.Hit) -> dict:
+def result(root: Path, hit) -> dict:
     """A Location with what the pickers show beside it."""
     where = location(root, hit)
     return {"uri": where.uri,
