@@ -57,8 +57,13 @@ def recording_client() -> LanguageClient:
     return client
 
 
-async def start_client(tool: Ltlsp, root: Path, profile: str, options: dict | None = None) -> LanguageClient:
+async def start_client(tool: Ltlsp, root: Path, profile: str, options: dict | None = None,
+                       settings: dict | None = None) -> LanguageClient:
+    """A language server started as the editor of `profile` starts it; `settings` is what the
+    client answers to `workspace/configuration` for the `ltlsp` section."""
     client = recording_client()
+    if settings is not None:
+        client.set_configuration(settings, section="ltlsp")
     await client.start_io(sys.executable, "-m", "ltlsp.server.cli", "lsp", env=tool.env)
     client.initialize_result = await client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities(profile), root_uri=from_fs_path(str(root)),
@@ -198,6 +203,39 @@ async def test_search_request_returns_ranked_results_with_previews(client, repo)
         lines = (repo / r.path).read_text().splitlines()
         assert r.preview.splitlines()[0] == lines[r.startLine - 1]
         assert r.range.start.line == r.startLine - 1 and r.uri == uri_of(repo, r.path)
+
+
+async def test_search_in_a_repository_not_indexed_yet(client, tmp_path):
+    other = make_repo(tmp_path / "other", {"units.py": "def convert_celsius_to_fahrenheit(celsius):\n"
+                                                       "    return celsius * 9 / 5 + 32\n"})
+    ask = {"query": "convert celsius to fahrenheit", "textDocument": {"uri": uri_of(other, "units.py")}}
+    before = len(client.messages)
+    with pytest.raises(JsonRpcException) as failure:
+        await request(client, "ltlsp/search", ask)
+    assert failure.value.code == REQUEST_FAILED and "indexed for the first time" in failure.value.message
+    await wait_until_indexed(client, other)
+    assert (await request(client, "ltlsp/search", ask))[0].path == "units.py"
+    told = [m for m in client.messages[before:] if "indexed for the first time" in m.message]
+    assert [m.type for m in told] == [types.MessageType.Info]
+
+
+async def test_settings_from_workspace_configuration_and_changes(tool, repo):
+    client = await start_client(tool, repo, "visual_studio_code", options={"topK": 5}, settings={"topK": 2})
+    try:
+        await wait_until_indexed(client, repo)
+        query = types.WorkspaceSymbolParams(query="mean and variance of numbers")
+        assert len(await client.workspace_symbol_async(query)) == 2  # pulled over initializationOptions
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"ltlsp": {"topK": 1}}))
+        assert len(await client.workspace_symbol_async(query)) == 1
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"ltlsp": {"topK": "many"}}))
+        warning = await wait_for(lambda: [m for m in client.messages if "topK" in m.message], "a warning")
+        assert "between 1 and 1000" in warning[0].message
+        assert len(await client.workspace_symbol_async(query)) == 1  # the bad value was not taken
+    finally:
+        await client.shutdown_session()
+        await client.stop()
 
 
 # ---- similar -------------------------------------------------------------------------------
