@@ -9,19 +9,21 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
-from ltlsp.model.logmodel import LogModelConfig
 from ltlsp.server.errors import UserError
-from ltlsp.server.logs import model as logmodel
 from ltlsp.server.logs.codeloc import CodeLocator
-from ltlsp.server.logs.scoring import LineResult, Scorer, SessionResult
 from ltlsp.server.logs.templates import TemplateMiner
 from ltlsp.server.paths import data_dir
 from ltlsp.server.proto import logs_pb2 as pb
 from ltlsp.server.proto import logs_pb2_grpc as pb_grpc
 from ltlsp.server.services import _report_errors
+
+if TYPE_CHECKING:
+    from ltlsp.server.logs.model import LogModel
+    from ltlsp.server.logs.scoring import LineResult, Scorer, SessionResult
 
 log = logging.getLogger("ltlsp.daemon")
 
@@ -34,6 +36,13 @@ SAVE_EVERY_SESSIONS = 1000
 SWEEP_S = 1.0             # how often open sessions are checked for overdue events
 
 
+def _model_side():
+    """The model modules, imported on first use: they load numpy and ltlsp.model (so torch),
+    and the daemon imports this module before it takes its lock and binds its socket."""
+    from ltlsp.server.logs import model, scoring
+    return model, scoring
+
+
 def _lines(chunk: bytes) -> list[str]:
     text = chunk.decode("utf-8", "replace")
     lines = text.split("\n")
@@ -42,32 +51,33 @@ def _lines(chunk: bytes) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def _line_pb(r: LineResult, source: str) -> pb.LineScore:
+def _line_pb(r: "LineResult", source: str) -> pb.LineScore:
     return pb.LineScore(line=r.line, score=r.score, anomaly=r.anomaly, template_id=r.template,
                         template=r.template_text, session=r.session, reason=r.reason, source=source)
 
 
-def _add_line(lines, r: LineResult, source: str) -> None:
+def _add_line(lines, r: "LineResult", source: str) -> None:
     """Append in place (no intermediate message to copy: this runs for every scored line)."""
     lines.add(line=r.line, score=r.score, anomaly=r.anomaly, template_id=r.template,
               template=r.template_text, session=r.session, reason=r.reason, source=source)
 
 
-def _session_pb(r: SessionResult) -> pb.SessionScore:
+def _session_pb(r: "SessionResult") -> pb.SessionScore:
     return pb.SessionScore(session=r.session, score=r.score, anomaly=r.anomaly, lines=r.lines, reason=r.reason)
 
 
 class LogsService(pb_grpc.LogsServicer):
     def __init__(self, data_root: Path | None = None):
         self.data_root = data_root
-        self.models: dict[str, logmodel.LogModel] = {}
+        self.models: dict[str, "LogModel"] = {}
         self.locator = CodeLocator()
         self._lock = threading.Lock()
 
     def _root(self) -> Path:
         return self.data_root or data_dir()
 
-    def _model(self, name: str) -> logmodel.LogModel:
+    def _model(self, name: str) -> "LogModel":
+        logmodel, _ = _model_side()
         logmodel.check_name(name)
         with self._lock:
             if name not in self.models:
@@ -79,8 +89,9 @@ class LogsService(pb_grpc.LogsServicer):
         first = next(request_iterator, None)
         if first is None:
             raise UserError("no input: give at least one log file")
+        logmodel, _ = _model_side()
         name = logmodel.check_name(first.model)
-        model = logmodel.LogModel(name, LogModelConfig(), TemplateMiner())
+        model = logmodel.LogModel(name, logmodel.LogModelConfig(), TemplateMiner())
         lines = 0
         for message in _with_first(first, request_iterator):
             for line in _lines(message.data):
@@ -97,10 +108,11 @@ class LogsService(pb_grpc.LogsServicer):
         return pb.TrainReply(lines=lines, templates=len(model.miner.clusters),
                              sessions=int(model.stats[logmodel.DEFAULT_KEY].n_sessions), path=str(folder))
 
-    def _scorer(self, first: pb.LogInput, learn: bool = False) -> Scorer:
+    def _scorer(self, first: pb.LogInput, learn: bool = False) -> "Scorer":
         model = self._model(first.model)
+        _, scoring = _model_side()
         try:
-            return Scorer(model, first.session_key, first.sensitivity or 1.0, learn)
+            return scoring.Scorer(model, first.session_key, first.sensitivity or 1.0, learn)
         except ValueError as err:
             raise UserError(str(err)) from None
 
@@ -135,7 +147,7 @@ class LogsService(pb_grpc.LogsServicer):
         finally:  # also when the client goes away
             self._save_learned(scorer)
 
-    def _watch(self, scorer: Scorer, repo: str, messages):
+    def _watch(self, scorer: "Scorer", repo: str, messages):
         """Score each chunk, answer with its alerts and acknowledgement; sweep sessions each second."""
         alerts = AlertGate()
         seen, last_sweep = 0, 0.0
@@ -161,18 +173,19 @@ class LogsService(pb_grpc.LogsServicer):
             event.lines_seen = seen
             yield event
 
-    def _save_learned(self, scorer: Scorer) -> None:
+    def _save_learned(self, scorer: "Scorer") -> None:
         """Persist what watching learned, so a restarted daemon keeps it."""
         if not scorer.learned:
             return
         model = scorer.model
+        logmodel, _ = _model_side()
         with model.lock:
             logmodel.save(model, logmodel.model_dir(self._root(), model.name))
         log.info("log model %s learned %d watched sessions", model.name, scorer.learned)
         scorer.learned = 0
 
     @staticmethod
-    def _overdue(scorer: Scorer) -> list[pb.Alert]:
+    def _overdue(scorer: "Scorer") -> list[pb.Alert]:
         """Session alerts for expected events that are now overdue (each session once)."""
         found = []
         for session in scorer.sessions.values():
