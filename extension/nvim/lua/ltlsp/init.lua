@@ -82,14 +82,6 @@ end
 
 local clients = {} -- root -> client id (Neovim 0.7, which has no vim.lsp.start)
 
-local function find_client(root)
-  for _, client in ipairs(vim.lsp.get_active_clients()) do
-    if client.name == "ltlsp" and client.config.root_dir == root then
-      return client
-    end
-  end
-end
-
 -- Start (or reuse) the server of the buffer's work tree and attach it; nil for buffers that are
 -- not files in a git repository.
 function M.attach(bufnr)
