@@ -180,3 +180,11 @@ def test_lexical_rows_follow_their_chunks(index):
     index.delete_files(["a.py"])
     db = sqlite3.connect(index.db_path)
     assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == 0
+
+
+def test_reset_forgets_files_and_commit_together(index):
+    index.replace_files([file_entry("a.py", "a\n", 0)])
+    index.set_indexed("abc123")
+    index.reset()
+    assert index.file_count() == 0 and index._faiss.ntotal == 0
+    assert index.meta("indexed_commit") == ""

@@ -84,7 +84,7 @@ class Indexer:
         root = self.index.repo_root
         commit = gitrepo.head_commit(root)
         if rebuild:
-            self.index.delete_files(list(self.index.file_hashes()))
+            self.index.reset()
         base = self.index.meta("indexed_commit")
         changed = gitrepo.changed_paths(root, base, commit) if base and commit else None
         stored = self.index.file_hashes()
