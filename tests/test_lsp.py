@@ -370,3 +370,4 @@ async def test_daemon_killed_then_one_message_and_recovery(client, tool, repo):
     tool.remember_daemon()
     told = [m for m in client.messages[before:] if "daemon" in m.message]
     assert [m.type for m in told if "stopped" in m.message] == [types.MessageType.Error], told
+    assert [m.type for m in told if "starting the daemon" in m.message] == [types.MessageType.Info], told
