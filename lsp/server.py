@@ -62,7 +62,7 @@ class LtlspLanguageServer(LanguageServer):
         self._told: set[str] = set()
         self._indexing: dict[Path, threading.Thread] = {}
         self._lock = threading.Lock()
-        self._progress_tokens = itertools.count(1)
+        self.progress_tokens = itertools.count(1)
 
     # ---- talking to the user -------------------------------------------------------------
 
@@ -208,11 +208,16 @@ class LtlspLanguageServer(LanguageServer):
                     summary = update.summary
                 elif update.files_total:
                     progress.report(update.files_done, update.files_total, update.chunks_done)
-        except (DaemonTrouble, BadRequest) as err:
+        except DaemonTrouble as err:
             progress.end("failed")
             self.notify_index_state(root, "error", message=str(err))
             self.tell_once("daemon", types.MessageType.Error, str(err))
             raise RequestFailed(str(err)) from None
+        except BadRequest as err:  # e.g. a bare repository: nothing the daemon can index
+            progress.end("failed")
+            self.notify_index_state(root, "error", message=str(err))
+            self.tell(types.MessageType.Warning, f"ltlsp: {err}")
+            raise RequestFailed(f"ltlsp: {err}") from None
         if summary is None:  # the stream ended early: the daemon went away mid-job
             progress.end("failed")
             raise RequestFailed("ltlsp: indexing stopped before it finished; see the daemon log")
@@ -239,7 +244,7 @@ class IndexProgress:
         window = ls.client_capabilities.window
         if not (window and window.work_done_progress):
             return
-        token = f"ltlsp-index-{next(ls._progress_tokens)}"
+        token = f"ltlsp-index-{next(ls.progress_tokens)}"
         try:
             ls.work_done_progress.create(token).result(timeout=PROGRESS_CREATE_TIMEOUT_S)
         except Exception as err:  # noqa: BLE001 - no progress bar is no reason to stop indexing
