@@ -100,7 +100,7 @@ def tool(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    return make_repo(tmp_path_factory.mktemp("lsprepo") / "sample", LSP_FILES)
+    return make_repo(tmp_path_factory.mktemp("lsprepo").resolve() / "sample", LSP_FILES)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=PROFILES)
@@ -130,13 +130,14 @@ async def request(client: LanguageClient, method: str, params: dict):
     return json.loads(json.dumps(result), object_hook=lambda fields: SimpleNamespace(**fields))
 
 
-def open_document(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
+def open_document(client: LanguageClient, uri: str, text: str) -> None:
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-        uri=uri, language_id="python", version=version, text=text)))
+        uri=uri, language_id="python", version=1, text=text)))
 
 
-def line_range(start: int, end: int, end_character: int = 0) -> dict:
-    return {"start": {"line": start, "character": 0}, "end": {"line": end, "character": end_character}}
+def line_range(start: int, end: int) -> dict:
+    """Whole lines start..end-1 (0-based), as an editor sends a selection of full lines."""
+    return {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}}
 
 
 # ---- the server itself ---------------------------------------------------------------------
@@ -285,7 +286,7 @@ async def test_did_save_then_search_sees_the_new_code(client, repo):
 async def test_reindex_command_brings_the_index_up_to_date(client, repo):
     summaries = await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="ltlsp.server.reindex", arguments=[]))
-    assert summaries[0]["repo"] == str(repo.resolve())
+    assert summaries[0]["repo"] == str(repo)
     assert summaries[0]["files"] >= len(LSP_FILES) and summaries[0]["chunks"] >= len(LSP_FILES)
 
 
