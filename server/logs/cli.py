@@ -185,7 +185,8 @@ class Watch:
         self.args = args
         self.readers = [StdinReader() if p == "-" else Follower(p, from_start=args.from_start)
                         for p in args.files]
-        self.pending: list[pb.LogInput] = []        # sent or to send, not yet acknowledged
+        self.pending: list[tuple[int, pb.LogInput]] = []  # (sequence, chunk) not yet acknowledged
+        self.sequence = 0
         self.lock = threading.Lock()
         self.outbox: queue.Queue = queue.Queue()
         self.stats = Counter()
@@ -225,21 +226,22 @@ class Watch:
         inputs are finished and all is acknowledged (or when a newer connection took over)."""
         yield pb.LogInput(model=self.args.model, session_key=self.args.session_key,
                           sensitivity=self.args.sensitivity, repo=self.args.repo)
-        sent: set[int] = set()
+        sent_through = 0  # sequence number of the last chunk sent on this connection
         while generation == self.generation:
             with self.lock:
-                unsent = [m for m in self.pending if id(m) not in sent]
+                unsent = [(seq, m) for seq, m in self.pending if seq > sent_through]
                 if not unsent and self.done.is_set() and self.outbox.empty() and not self.pending:
                     return
-            for message in unsent:
-                sent.add(id(message))
+            for seq, message in unsent:
+                sent_through = seq
                 yield message
             try:
                 message = self.outbox.get(timeout=POLL_S)
             except queue.Empty:
                 continue
             with self.lock:
-                self.pending.append(message)
+                self.sequence += 1
+                self.pending.append((self.sequence, message))
 
     def _session(self) -> None:
         conn = connect()
@@ -262,12 +264,12 @@ class Watch:
     def _acknowledge(self, event: pb.WatchEvent) -> None:
         with self.lock:
             kept = []
-            for message in self.pending:
+            for seq, message in self.pending:
                 last = message.first_line + message.data.count(b"\n") - 1
                 if message.source == event.source and last <= event.acked_through:
                     self.stats["lines"] += message.data.count(b"\n")
                 else:
-                    kept.append(message)
+                    kept.append((seq, message))
             self.pending = kept
 
     def show(self, alert: pb.Alert) -> None:
