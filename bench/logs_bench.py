@@ -6,6 +6,7 @@ scoring throughput, watch latency and memory.
     python bench/logs_bench.py speed    [--hdfs ...]            # daemon-side lines/s, one thread
     python bench/logs_bench.py latency  [--lines 60]           # real daemon + `ltlsp logs watch`
     python bench/logs_bench.py memory   [--lines 1000000]      # open-session state while watching
+    python bench/logs_bench.py daemon-memory [--lines 1000000] # the real daemon under `watch -`
 
 `signals` trains on train.log only (labels are read for evaluation only) and reports, per
 session signal alone and combined: ROC-AUC, best F1 over thresholds, and F1 at the model's own
@@ -291,16 +292,47 @@ def cmd_memory(args) -> None:
           f"{marks[args.lines] - marks[args.lines // 2]:.1f} MB")
 
 
+def cmd_daemon_memory(args) -> None:
+    """The real daemon's resident memory while `ltlsp logs watch -` reads many lines from stdin."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, LTLSP_RUNTIME_DIR=str(tmp / "run"), LTLSP_DATA_DIR=str(tmp / "data"))
+        cli = [sys.executable, "-m", "ltlsp.server.cli", "logs"]
+        subprocess.run(cli + ["train", str(Path(args.hdfs) / "train.log"), "--model", "mem"], env=env,
+                       check=True, capture_output=True)
+        pid = json.loads((tmp / "run" / "daemon.json").read_text())["pid"]
+        watch = subprocess.Popen(cli + ["watch", "-", "--model", "mem", "--session-key", r"blk_-?\d+", "--json"],
+                                 env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        line = ("081109 2035{s:02d} 150 INFO dfs.DataNode$DataXceiver: Receiving block blk_{b} "
+                "src: /10.0.0.{h}:5 dest: /10.0.0.{h}:50010\n")
+        marks = {}
+        for start in range(0, args.lines, 10_000):
+            watch.stdin.write("".join(line.format(s=n % 60, b=n // 3, h=n % 250)
+                                      for n in range(start, start + 10_000)).encode())
+            if (start + 10_000) % (args.lines // 10) == 0:
+                marks[start + 10_000] = _rss_of(pid)
+        watch.stdin.close()
+        watch.wait()
+        marks[args.lines] = _rss_of(pid)
+        subprocess.run([sys.executable, "-m", "ltlsp.server.cli", "stop"], env=env, capture_output=True)
+    print("daemon RSS MB after lines written: " + ", ".join(f"{n:,}: {mb:.0f}" for n, mb in marks.items()))
+
+
+def _rss_of(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("signals", "grouping", "speed", "latency", "memory"))
+    parser.add_argument("what", choices=("signals", "grouping", "speed", "latency", "memory", "daemon-memory"))
     parser.add_argument("--hdfs", default=str(SHARED / "bench" / "logs" / "hdfs"))
     parser.add_argument("--loghub", default=str(SHARED / "data" / "loghub-2k"))
     parser.add_argument("--lines", type=int, default=None)
     args = parser.parse_args()
-    args.lines = args.lines or {"latency": 60, "memory": 1_000_000}.get(args.what, 0)
+    args.lines = args.lines or {"latency": 60, "memory": 1_000_000, "daemon-memory": 1_000_000}.get(args.what, 0)
     {"signals": cmd_signals, "grouping": cmd_grouping, "speed": cmd_speed, "latency": cmd_latency,
-     "memory": cmd_memory}[args.what](args)
+     "memory": cmd_memory, "daemon-memory": cmd_daemon_memory}[args.what](args)
     return 0
 
 

@@ -45,7 +45,7 @@ class LogModelConfig:
     overdue_grace_s: float = 30.0    # ...plus this many seconds
     threshold: float = 3.0           # nats: flag what fewer than ~5% (e^-3) of sessions show
     count_weight: float = 0.2        # share of the count surprise added to a session's score
-    max_templates: int = 4096        # templates beyond this share the statistics of "unseen"
+    max_templates: int = 1024        # templates beyond this count as unseen (cooc is V x V)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "LogModelConfig":

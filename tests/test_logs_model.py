@@ -49,6 +49,7 @@ def test_watching_learns_closed_normal_sessions_only(model):
     before = model.stats_for(r"job \d+").n_sessions
     scorer, _, _ = score(model, session_lines(5000, 0) + session_lines(5001, 3, (OPEN, EXPLODE)), learn=True)
     closed = scorer.close_idle(0.0)
+    scorer.apply_learning()
     assert len(closed) == 2 and scorer.learned == 1
     assert model.stats_for(r"job \d+").n_sessions == before + 1
 

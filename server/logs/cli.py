@@ -28,6 +28,7 @@ EXIT_FAILURE, EXIT_USAGE = 1, 2
 CHUNK_BYTES = 1 << 20          # lines per message: up to about 1 MB
 MAX_LINE_BYTES = 64 * 1024     # longer lines are cut here (a 10 MB line is still one line)
 POLL_S = 0.05
+OUTBOX_CHUNKS = 16             # chunks read ahead of the daemon at most
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -188,7 +189,7 @@ class Watch:
         self.pending: list[tuple[int, pb.LogInput]] = []  # (sequence, chunk) not yet acknowledged
         self.sequence = 0
         self.lock = threading.Lock()
-        self.outbox: queue.Queue = queue.Queue()
+        self.outbox: queue.Queue = queue.Queue(maxsize=OUTBOX_CHUNKS)  # full: reading waits for the daemon
         self.stats = Counter()
         self.done = threading.Event()                # every input has finished (stdin closed)
         self.generation = 0                          # one per connection to the daemon

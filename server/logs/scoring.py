@@ -63,6 +63,7 @@ class Scorer:
         self.threshold = model.cfg.threshold / sensitivity
         self.learn = learn                  # watch: closed normal sessions join the statistics
         self.learned = 0
+        self._to_learn: list[OpenSession] = []
         self.sessions: OrderedDict[str, OpenSession] = OrderedDict()
         self.clock: float | None = None     # latest timestamp seen: the log's own "now"
         self._templates: dict = {}
@@ -148,11 +149,20 @@ class Scorer:
         (continual learning: exact counts, so new and remembered sessions weigh the same)."""
         verdict = self.judge(session)
         if self.learn and not verdict.anomaly and session.present:
-            with self.model.lock:
-                self.stats.add_summary(session.first_seen, session.occurrences,
-                                       next((t for t in session.first_seen.values() if t is not None), None))
-            self.learned += 1
+            self._to_learn.append(session)
         return verdict
+
+    def apply_learning(self) -> None:
+        """Add the closed normal sessions to the statistics in one step: the derived tables are
+        rebuilt once per batch rather than once per session."""
+        if not self._to_learn:
+            return
+        with self.model.lock:
+            for session in self._to_learn:
+                start = next((t for t in session.first_seen.values() if t is not None), None)
+                self.stats.add_summary(session.first_seen, session.occurrences, start)
+        self.learned += len(self._to_learn)
+        self._to_learn = []
 
     def close_idle(self, idle_s: float) -> list[SessionResult]:
         """Close the sessions without a line for idle_s seconds (oldest activity first)."""

@@ -145,6 +145,7 @@ class LogsService(pb_grpc.LogsServicer):
         try:
             yield from self._watch(scorer, first.repo, _with_first(first, request_iterator))
         finally:  # also when the client goes away
+            scorer.apply_learning()
             self._save_learned(scorer)
 
     def _watch(self, scorer: "Scorer", repo: str, messages):
@@ -166,6 +167,7 @@ class LogsService(pb_grpc.LogsServicer):
                 last_sweep = time.monotonic()
                 event.alerts.extend(self._overdue(scorer))
                 scorer.close_idle(SESSION_IDLE_S)
+                scorer.apply_learning()
                 if scorer.learned >= SAVE_EVERY_SESSIONS:
                     self._save_learned(scorer)
             seen += len(lines)

@@ -113,13 +113,17 @@ class Follower:
 
 
 class StdinReader:
-    """Lines from stdin, read on a thread so the poll loop never blocks; finished at EOF."""
+    """Lines from stdin, read on a thread so the poll loop never blocks; finished at EOF. The
+    thread waits while MAX_BUFFERED bytes are unread, so a fast producer cannot fill memory."""
+
+    MAX_BUFFERED = 4 * READ_BYTES
 
     def __init__(self):
         self.name = "-"
         self.finished = False
         self._lines: list[bytes] = []
-        self._lock = threading.Lock()
+        self._buffered = 0
+        self._room = threading.Condition()
         self._line = 0
         self._eof = False
         threading.Thread(target=self._pump, name="stdin", daemon=True).start()
@@ -127,8 +131,13 @@ class StdinReader:
     def _pump(self) -> None:
         for line in sys.stdin.buffer:
             line = line if line.endswith(b"\n") else line + b"\n"
-            with self._lock:
-                self._lines.append(line[:MAX_LINE_BYTES - 1] + b"\n" if len(line) > MAX_LINE_BYTES else line)
+            if len(line) > MAX_LINE_BYTES:
+                line = line[:MAX_LINE_BYTES - 1] + b"\n"
+            with self._room:
+                while self._buffered >= self.MAX_BUFFERED:
+                    self._room.wait()
+                self._lines.append(line)
+                self._buffered += len(line)
         self._eof = True
 
     def notices(self) -> list[str]:
@@ -138,10 +147,17 @@ class StdinReader:
         return []
 
     def read(self) -> list[tuple[int, bytes]]:
-        with self._lock:
-            lines, self._lines = self._lines, []
-        if not lines:
-            return []
-        first = self._line + 1
-        self._line += len(lines)
-        return [(first, b"".join(lines))]
+        """The buffered lines, in chunks of about READ_BYTES."""
+        with self._room:
+            lines, self._lines, self._buffered = self._lines, [], 0
+            self._room.notify()
+        chunks, start = [], 0
+        while start < len(lines):
+            end, size = start, 0
+            while end < len(lines) and (size < READ_BYTES or end == start):
+                size += len(lines[end])
+                end += 1
+            chunks.append((self._line + 1, b"".join(lines[start:end])))
+            self._line += end - start
+            start = end
+        return chunks
