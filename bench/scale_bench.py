@@ -14,7 +14,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import sysconfig

@@ -7,6 +7,7 @@ daemons of different tests never meet; every daemon a test started is stopped af
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -167,6 +168,41 @@ class Ltlsp:
         self.wait_for_daemon_exit()
         for pid in self.daemon_pids():
             os.kill(pid, signal.SIGKILL)
+
+
+# ---- the index compared with a fresh one ------------------------------------------------------
+
+def index_db(ltlsp, repo: Path) -> Path | None:
+    for marker in (ltlsp.data / "repos").glob("*/repo.json"):
+        if Path(json.loads(marker.read_text())["repo"]) == repo.resolve():
+            return marker.parent / "index.sqlite"
+    return None
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def contents(ltlsp, repo: Path) -> tuple[set, set]:
+    db = index_db(ltlsp, repo)
+    files = set(query(db, "SELECT path, hash FROM files"))
+    chunks = set(query(db, "SELECT f.path, c.start_line, c.end_line, c.hash "
+                           "FROM chunks c JOIN files f ON f.id = c.file_id"))
+    return files, chunks
+
+
+def assert_same_as_fresh_index(ltlsp, repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    ltlsp.run("index", str(clone), "--json")
+    files, chunks = contents(ltlsp, repo)
+    assert files == contents(ltlsp, clone)[0]
+    assert chunks == contents(ltlsp, clone)[1]
+    assert {path for path, _ in files} == set(git(repo, "ls-files").split())
 
 
 @pytest.fixture

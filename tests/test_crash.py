@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from conftest import Ltlsp, git, make_repo
-from test_search import index_state
+from conftest import assert_same_as_fresh_index, git, make_repo
 
 ROUNDS = 30
 
@@ -54,9 +53,4 @@ def test_sigkill_during_indexing_never_corrupts(ltlsp, tmp_path):
         ltlsp.wait_for_daemon_exit()
         assert_results_match_files(ltlsp, repo)  # restarts the daemon, catches up with HEAD
     ltlsp.run("index", str(repo))
-    fresh = Ltlsp(tmp_path / "fresh")
-    try:
-        fresh.run("index", str(repo))
-        assert index_state(ltlsp.data) == index_state(fresh.data)
-    finally:
-        fresh.stop_all()
+    assert_same_as_fresh_index(ltlsp, repo, tmp_path)

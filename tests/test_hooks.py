@@ -7,7 +7,6 @@ hooks inherit the test's environment from git, so their background updates reach
 
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_FILES, git, make_repo
+from conftest import SAMPLE_FILES, assert_same_as_fresh_index, git, index_db, make_repo, query
 from ltlsp.server import hooks
 
 HOOKS = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
@@ -59,21 +58,6 @@ def head(repo: Path) -> str:
 
 # ---- the index compared with a fresh one ------------------------------------------------------
 
-def index_db(ltlsp, repo: Path) -> Path | None:
-    for marker in (ltlsp.data / "repos").glob("*/repo.json"):
-        if Path(json.loads(marker.read_text())["repo"]) == repo.resolve():
-            return marker.parent / "index.sqlite"
-    return None
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def indexed_commit(ltlsp, repo: Path) -> str:
     db = index_db(ltlsp, repo)
     rows = query(db, "SELECT value FROM meta WHERE key = 'indexed_commit'") if db else []
@@ -92,24 +76,6 @@ def wait_until_indexed(ltlsp, repo: Path, confirm: bool = True) -> None:
         return
     status = json.loads(ltlsp.run("status", "--repo", str(repo), "--json").stdout)["repos"][0]
     assert status["indexed_commit"] == status["head"] == target
-
-
-def contents(ltlsp, repo: Path) -> tuple[set, set]:
-    db = index_db(ltlsp, repo)
-    files = set(query(db, "SELECT path, hash FROM files"))
-    chunks = set(query(db, "SELECT f.path, c.start_line, c.end_line, c.hash "
-                           "FROM chunks c JOIN files f ON f.id = c.file_id"))
-    return files, chunks
-
-
-def assert_same_as_fresh_index(ltlsp, repo: Path, tmp_path: Path) -> None:
-    clone = tmp_path / "fresh"
-    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
-    ltlsp.run("index", str(clone), "--json")
-    files, chunks = contents(ltlsp, repo)
-    assert files == contents(ltlsp, clone)[0]
-    assert chunks == contents(ltlsp, clone)[1]
-    assert {path for path, _ in files} == set(git(repo, "ls-files").split())
 
 
 # ---- installing, uninstalling, status ---------------------------------------------------------

@@ -2,9 +2,11 @@
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -106,12 +108,33 @@ def test_corrupt_or_foreign_model_asks_for_retraining(ltlsp, tmp_path):
 # ---- watch -------------------------------------------------------------------------------------
 
 def read_json_until(proc, predicate, timeout=30.0) -> dict:
+    """The first JSON line of proc's stdout that satisfies predicate, waiting at most `timeout`
+    (a bare readline() would block for ever on a silent watcher)."""
+    lines = _stdout_lines(proc)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line and predicate(json.loads(line)):
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break  # the watcher exited
+        if predicate(json.loads(line)):
             return json.loads(line)
     raise AssertionError("no matching output in time")
+
+
+def _stdout_lines(proc) -> queue.Queue:
+    """proc's stdout lines, read by a thread (one per process), None at the end."""
+    if not hasattr(proc, "lines"):
+        proc.lines = queue.Queue()
+
+        def pump():
+            for line in proc.stdout:
+                proc.lines.put(line)
+            proc.lines.put(None)
+        threading.Thread(target=pump, daemon=True).start()
+    return proc.lines
 
 
 def test_watch_alerts_on_appended_line_and_summarises_on_ctrl_c(trained, tmp_path):

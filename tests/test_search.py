@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import git, make_repo
+from conftest import assert_same_as_fresh_index, git, make_repo
 
 
 def overlaps(hit: dict, path: str, line: int) -> bool:
@@ -204,18 +204,7 @@ def test_modes_and_filters_through_the_cli(indexed):
     assert done.returncode == 2 and "unknown language 'cobol'" in done.stderr
 
 
-def index_state(data_dir) -> set[tuple]:
-    """Every (path, file hash, chunk lines, chunk text) in the one index under data_dir."""
-    db = sqlite3.connect(next(data_dir.glob("repos/*/index.sqlite")))
-    try:
-        return set(db.execute("SELECT f.path, f.hash, c.start_line, c.end_line, c.text "
-                              "FROM files f JOIN chunks c ON c.file_id = f.id"))
-    finally:
-        db.close()
-
-
 def test_incremental_update_converges_to_a_fresh_index(ltlsp, tmp_path):
-    from conftest import Ltlsp
     repo = make_repo(tmp_path / "inc", {"keep.py": "def keep():\n    return 1\n",
                                         "old_name.py": "def moved():\n    return 2\n",
                                         "doomed.py": "def doomed():\n    return 3\n",
@@ -229,9 +218,4 @@ def test_incremental_update_converges_to_a_fresh_index(ltlsp, tmp_path):
     summary = json.loads(ltlsp.run("index", str(repo), "--json").stdout)
     assert summary["files_indexed"] == 2 and summary["files_removed"] == 2  # new_name, edit / old, doomed
     assert summary["chunks_reused"] >= 1  # the renamed file's chunk kept its vector
-    fresh = Ltlsp(tmp_path / "fresh")
-    try:
-        fresh.run("index", str(repo))
-        assert index_state(ltlsp.data) == index_state(fresh.data)
-    finally:
-        fresh.stop_all()
+    assert_same_as_fresh_index(ltlsp, repo, tmp_path)
