@@ -64,6 +64,7 @@ class LogModel:
     sources: list[str] = field(default_factory=list)
     stats: dict[str, SessionStats] = field(default_factory=dict)  # per session-key pattern
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _replay_bytes: int = 0
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -77,21 +78,26 @@ class LogModel:
         self.replay_sources.append(self.sources.index(source))
         self.replay_templates.append(cluster.id)
         self.replay_times.append(np.nan if record.timestamp is None else record.timestamp)
+        self._replay_bytes += len(line) + 1
+        if self._replay_bytes > 2 * MAX_REPLAY_BYTES:  # a huge training input keeps only its newest lines
+            self._trim_replay()
 
     def finish_training(self) -> None:
         self._trim_replay()
         self.stats = {DEFAULT_KEY: self.fit(DEFAULT_KEY)}
 
     def _trim_replay(self) -> None:
+        """Keep the newest lines that fit in MAX_REPLAY_BYTES."""
         total, keep = 0, len(self.replay)
         for i in range(len(self.replay) - 1, -1, -1):
-            total += len(self.replay[i]) + 1
-            if total > MAX_REPLAY_BYTES:
+            if total + len(self.replay[i]) + 1 > MAX_REPLAY_BYTES:
                 keep = len(self.replay) - 1 - i
                 break
+            total += len(self.replay[i]) + 1
         cut = len(self.replay) - keep
         for column in (self.replay, self.replay_sources, self.replay_templates, self.replay_times):
             del column[:cut]
+        self._replay_bytes = total
 
     def fit(self, key_pattern: str) -> SessionStats:
         """Session statistics of the replay buffer grouped by this key (or by source windows)."""

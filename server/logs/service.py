@@ -97,6 +97,8 @@ class LogsService(pb_grpc.LogsServicer):
             for line in _lines(message.data):
                 model.learn_line(message.source or "-", line)
                 lines += 1
+        if not context.is_active():
+            return pb.TrainReply()  # the client went away mid-input: keep the old model
         if not lines:
             raise UserError("the input has no lines to learn from")
         model.finish_training()
