@@ -3,9 +3,16 @@ and `--help` imports nothing beyond argparse; the commands live in ltlsp.server.
 """
 
 import argparse
+import importlib
 import sys
 
 from ltlsp.server import __version__
+
+
+# Commands run by their own module's main(argv), imported only for them: the daemon loads torch,
+# the language server pygls; neither needs the CLI's commands (grpc is imported when used).
+PASSTHROUGH = {"serve": "ltlsp.server.daemon", "lsp": "ltlsp.lsp.server",
+               "logs": "ltlsp.server.logs.cli", "hooks": "ltlsp.server.hooks"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,12 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", help="only this repository")
     p.add_argument("--json", action="store_true")
 
-    # These parse their own options (e.g. `ltlsp serve --help`).
+    # These parse their own options (e.g. `ltlsp serve --help`); see PASSTHROUGH.
     for name, summary in (("serve", "run the daemon in the foreground"),
                           ("lsp", "run the language server on stdio"),
                           ("logs", "train, score and watch logs"),
                           ("hooks", "install, remove or show the git hooks that keep the index current")):
-        sub.add_parser(name, help=summary, add_help=False).set_defaults(passthrough=True)
+        sub.add_parser(name, help=summary, add_help=False)
 
     sub.add_parser("stop", help="stop the daemon")
     return parser
@@ -60,9 +67,9 @@ def _positive(value: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if getattr(args, "passthrough", False):
-        args.rest = rest
-    elif rest:
+    if args.command in PASSTHROUGH:
+        return importlib.import_module(PASSTHROUGH[args.command]).main(rest)
+    if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from ltlsp.server import commands
     return commands.run(args)

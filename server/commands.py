@@ -90,26 +90,6 @@ def cmd_stop(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    from ltlsp.server import daemon  # only here: the daemon imports torch and faiss
-    return daemon.main(args.rest)
-
-
-def cmd_lsp(args) -> int:
-    from ltlsp.lsp.server import main as lsp_main  # pygls is loaded only for `ltlsp lsp`
-    return lsp_main(args.rest)
-
-
-def cmd_logs(args) -> int:
-    from ltlsp.server.logs.cli import main as logs_main
-    return logs_main(args.rest)
-
-
-def cmd_hooks(args) -> int:
-    from ltlsp.server import hooks
-    return hooks.main(args.rest)
-
-
 def _ranking(args) -> dict:
     """The request fields shared by search and similar: mode and filters."""
     return {"mode": pb.Mode.Value(args.mode.upper()), "path_glob": args.path, "language": args.lang}

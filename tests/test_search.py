@@ -219,3 +219,20 @@ def test_incremental_update_converges_to_a_fresh_index(ltlsp, tmp_path):
     assert summary["files_indexed"] == 2 and summary["files_removed"] == 2  # new_name, edit / old, doomed
     assert summary["chunks_reused"] >= 1  # the renamed file's chunk kept its vector
     assert_same_as_fresh_index(ltlsp, repo, tmp_path)
+
+
+def test_update_of_saved_files_skips_what_git_ignores(ltlsp, tmp_path):
+    repo = make_repo(tmp_path / "upd", {".gitignore": "build/\n", "a.py": "def a():\n    return 1\n"})
+    ltlsp.run("index", str(repo))
+    (repo / "build").mkdir()
+    (repo / "build" / "gen.py").write_text("def generated_helper():\n    return 2\n")
+    (repo / "new.py").write_text("def brand_new_helper():\n    return 3\n")
+    from ltlsp.server.client import Connection
+    from ltlsp.server.proto import ltlsp_pb2 as pb
+
+    conn = Connection(f"unix:{ltlsp.runtime / 'ltlsp.sock'}", None)
+    summary = conn.call(conn.code.Update, pb.UpdateRequest(repo=str(repo), paths=["build/gen.py", "new.py"]))
+    conn.close()
+    assert summary.files_indexed == 1
+    paths = {h["path"] for h in ltlsp.json_lines("search", "helper", "--repo", str(repo), "--mode", "lexical")}
+    assert paths == {"new.py"}

@@ -77,6 +77,18 @@ def changed_paths(root: Path, base: str, head: str) -> list[str] | None:
     return paths
 
 
+def ignored(root: Path, paths: list[str]) -> set[str]:
+    """Those of the repo-relative `paths` that git ignores (.gitignore, info/exclude, ...)."""
+    if not paths:
+        return set()
+    done = subprocess.run(["git", "-C", str(root), "check-ignore", "-z", "--stdin"], capture_output=True,
+                          input="\0".join(paths).encode("utf-8", "surrogateescape"), timeout=GIT_TIMEOUT_S)
+    # exit status 1 means "none ignored"; anything but 0 or 1 is an error worth hearing of
+    if done.returncode not in (0, 1):
+        raise subprocess.CalledProcessError(done.returncode, "git check-ignore", done.stdout, done.stderr)
+    return {p.decode("utf-8", "surrogateescape") for p in done.stdout.split(b"\0") if p}
+
+
 def relative_path(root: Path, path: str) -> str:
     """`path` (absolute, or relative to the root) as a repo-relative POSIX path inside `root`."""
     candidate = Path(path).expanduser()

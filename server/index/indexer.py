@@ -104,11 +104,15 @@ class Indexer:
         return self._finish(commit, started)
 
     def update_files(self, paths: list[str]) -> Summary:
-        """Re-index these repo-relative files as they are in the work tree now."""
+        """Re-index these repo-relative files as they are in the work tree now (an editor saved
+        them; untracked files too, files git ignores not)."""
         started = time.monotonic()
         stored = self.index.file_hashes()
+        skipped = gitrepo.ignored(self.index.repo_root, paths)  # as the full pass never sees them
         vanished = []
         for path in paths:
+            if path in skipped:
+                continue
             if (self.index.repo_root / path).is_file():
                 self._consider(path, stored.get(path))
             elif path in stored:
