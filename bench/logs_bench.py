@@ -20,13 +20,11 @@ import csv
 import json
 import math
 import os
-import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
