@@ -216,7 +216,7 @@ def cmd_speed(args) -> None:
     hdfs = Path(args.hdfs)
     with tempfile.TemporaryDirectory() as data:
         logmodel.save(trained_model(hdfs / "train.log"), logmodel.model_dir(Path(data), "bench"))
-        service = LogsService(Path(data))
+        service = LogsService(data_root=Path(data))
         raw = (hdfs / "test.log").read_bytes()
         chunks, pos, first = [], 0, 1
         while pos < len(raw):

@@ -143,7 +143,7 @@ class Daemon:
         self.tcp = tcp
         self.idle_timeout = idle_timeout
         self.engine = Engine()
-        self.logs = logs_service.LogsService()  # one set of log models for every listener
+        self.logs = logs_service.LogsService(self.engine)  # one set of log models for every listener
         self.activity = Activity()
         self.health = health.HealthServicer()
         self.stopping = threading.Event()

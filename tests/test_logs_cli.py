@@ -173,6 +173,26 @@ def test_watch_points_at_the_code_that_logged_the_alert(trained, tmp_path):
     assert alert["anomaly"] and alert["location"] == "svc/storage.py:7"
 
 
+def test_watch_falls_back_to_similar_indexed_code(trained, tmp_path):
+    ltlsp, _ = trained
+    repo = make_repo(tmp_path / "svc", {"svc/storage.py": '''
+        import logging
+
+        log = logging.getLogger(__name__)
+
+
+        def verify_replica(device, expected, actual):
+            """Compare the checksum of a replica on a volume with the expected one."""
+            if expected != actual:
+                log.error("replica %s: %s on %s", "checksum", "mismatch", device)
+        ''', "README.md": "storage service\n"})
+    ltlsp.run("index", str(repo))
+    proc = ltlsp.popen("logs", "watch", "-", "--model", "web", "--json", "--repo", str(repo), stdin=subprocess.PIPE)
+    out, _ = proc.communicate("Jan  1 00:02:00 web app[1]: replica checksum mismatch on volume sdb7\n", timeout=60)
+    alert = json.loads(out.splitlines()[0])
+    assert alert["location"].startswith("svc/storage.py:") and alert["location"].endswith("(similar code)")
+
+
 def test_watch_stdin_ends_when_stdin_closes(trained):
     ltlsp, _ = trained
     proc = ltlsp.popen("logs", "watch", "-", "--model", "web", "--json", stdin=subprocess.PIPE)

@@ -1,13 +1,16 @@
 """Log -> code: where in a repository an alert's message was most likely logged.
 
-The template's constant text (the parts between <*>) is searched for as a fixed string with
-`git grep` in the repository's tracked files; a line that holds it inside a string literal wins.
-Results are cached per (repository, template), so only the first alert of a template pays.
+Lexical first: the template's constant text (the parts between <*>) is searched for as a fixed
+string with `git grep` in the repository's tracked files; a line that holds it inside a string
+literal wins. Then semantic: when no line has the text (a message built from pieces, or reworded
+since), the repository's index is asked for the code closest to the template, if the repository
+is indexed. Results are cached per (repository, template), so only the first alert pays.
 """
 
 import re
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 from ltlsp.server.logs.templates import WILDCARD
 
@@ -25,7 +28,8 @@ def fragments(template: str) -> list[str]:
 
 
 class CodeLocator:
-    def __init__(self):
+    def __init__(self, semantic: Callable[[Path, str], str] | None = None):
+        self.semantic = semantic            # (repo, text) -> "path:start-end (similar code)" or ""
         self._cache: dict[tuple[str, str], str] = {}
 
     def locate(self, repo: str, template: str) -> str:
@@ -34,7 +38,10 @@ class CodeLocator:
             return ""
         key = (repo, template)
         if key not in self._cache:
-            self._cache[key] = self._search(Path(repo), template)
+            found = self._search(Path(repo), template)
+            if not found and self.semantic and fragments(template):
+                found = self.semantic(Path(repo), COMPONENT.sub("", template).replace(WILDCARD, " "))
+            self._cache[key] = found
         return self._cache[key]
 
     @staticmethod

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from ltlsp.server.errors import UserError
+from ltlsp.server.index import gitrepo
 from ltlsp.server.logs.codeloc import CodeLocator
 from ltlsp.server.logs.templates import TemplateMiner
 from ltlsp.server.paths import data_dir
@@ -67,11 +68,27 @@ def _session_pb(r: "SessionResult") -> pb.SessionScore:
 
 
 class LogsService(pb_grpc.LogsServicer):
-    def __init__(self, data_root: Path | None = None):
+    def __init__(self, engine=None, data_root: Path | None = None):
+        self.engine = engine                # the encoder and indexes, for semantic log -> code
         self.data_root = data_root
         self.models: dict[str, "LogModel"] = {}
-        self.locator = CodeLocator()
+        self.locator = CodeLocator(self._similar_code if engine is not None else None)
         self._lock = threading.Lock()
+
+    def _similar_code(self, repo: Path, text: str) -> str:
+        """The indexed chunk closest to a message, or "" (repository not indexed, model loading)."""
+        try:
+            encoder, repos = self.engine.require()
+            index = repos.get(gitrepo.work_tree_root(repo))
+            if not index.meta("last_update"):
+                return ""
+            hits = index.search(1, vector=encoder.encode([text], kind="query")[0], text=text)
+        except UserError:
+            return ""
+        except Exception:  # noqa: BLE001 - a hint only: never let it end the watch
+            log.exception("semantic log -> code lookup failed in %s", repo)
+            return ""
+        return f"{hits[0].path}:{hits[0].start_line}-{hits[0].end_line} (similar code)" if hits else ""
 
     def _root(self) -> Path:
         return self.data_root or data_dir()
