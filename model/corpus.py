@@ -7,7 +7,7 @@ Sources: the standard library and the installed site-packages. Each documented f
 and a sample of functions also gives a (code, code) pair: the function against a copy whose
 parameters and locals are renamed (so similarity cannot rest on names alone).
 
-Never trained on (see /work/shared/bench/README.md): CPython's email, asyncio, http, xml, logging,
+Never trained on (see the benchmark README in ../shared/bench): CPython's email, asyncio, http, xml, logging,
 json and concurrent packages wherever they occur, vendored copies included (filtered by path
 component, by file content hash and by function hash), the CoSQA and Rosetta benchmark code, and
 anything under the benchmark folders. Pairs are split into train/validation by file, so near
@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 BENCH_PACKAGES = ("email", "asyncio", "http", "xml", "logging", "json", "concurrent")
-EXCLUDED_ROOTS = (Path("/work/shared"),)
-BENCH_DATA = Path("/work/shared/bench")
+# The benchmark folder beside the repository (or LTLSP_SHARED): its data is read only to be excluded.
+SHARED = Path(os.environ.get("LTLSP_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+EXCLUDED_ROOTS = (SHARED,)
+BENCH_DATA = SHARED / "bench"
 SKIPPED_DIRS = {"test", "tests", "testing", "__pycache__", "site-packages", "dist-packages",
                 "lib-dynload", "_bundled", "idle_test"}
 MAX_FILE_BYTES = 400_000      # larger .py files are generated tables, not code worth learning from
@@ -285,7 +287,7 @@ def build_manifest(roots, pairs: list[Pair], stats: CorpusStats) -> dict:
     """What the corpus was made of, to be saved as manifest.json beside the weights."""
     return {
         "python": sys.version.split()[0],
-        "roots": [{"name": name, "path": str(path)} for name, path in roots],
+        "roots": [name for name, _ in roots],  # this interpreter's sysconfig folders, named
         "site_packages_distributions": installed_distributions(),
         "counts": {
             "pairs_train": sum(p.split == "train" for p in pairs),
@@ -297,7 +299,7 @@ def build_manifest(roots, pairs: list[Pair], stats: CorpusStats) -> dict:
         },
         "excluded_sources": {
             "bench_packages_anywhere": list(BENCH_PACKAGES),
-            "excluded_roots": [str(r) for r in EXCLUDED_ROOTS],
+            "excluded_roots": ["the benchmark folder beside the repository (../shared)"],
             "content_filters": ["sha256 of CPython bench package files",
                                 "whitespace-free hash of every function in them",
                                 "CoSQA dev code (bench/cosqa/code_idx_map.txt)",
