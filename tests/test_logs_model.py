@@ -80,3 +80,12 @@ def test_missing_damaged_and_foreign_state_is_refused_clearly(model, tmp_path):
     for name in ("", "../x", "a/b", ".hidden", "x" * 100):
         with pytest.raises(Exception, match="model name"):
             logmodel.check_name(name)
+
+
+def test_watching_judges_overdue_events_by_the_wall_clock(model):
+    scorer, _, _ = score(model, session_lines(7000, 0, steps=(OPEN,)), learn=True)
+    session = scorer.sessions["job 7000"]
+    assert not scorer.judge(session).anomaly            # just arrived: nothing is overdue yet
+    session.arrived -= 3600                              # the log went quiet an hour ago
+    verdict = scorer.judge(session)
+    assert verdict.anomaly and verdict.reason.startswith("missing")

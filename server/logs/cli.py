@@ -28,6 +28,7 @@ EXIT_FAILURE, EXIT_USAGE = 1, 2
 CHUNK_BYTES = 1 << 20          # lines per message: up to about 1 MB
 MAX_LINE_BYTES = 64 * 1024     # longer lines are cut here (a 10 MB line is still one line)
 POLL_S = 0.05
+HEARTBEAT_S = 1.0              # an empty message this often while the inputs are quiet
 OUTBOX_CHUNKS = 16             # chunks read ahead of the daemon at most
 
 out = Console(highlight=False, soft_wrap=True)
@@ -228,17 +229,21 @@ class Watch:
         yield pb.LogInput(model=self.args.model, session_key=self.args.session_key,
                           sensitivity=self.args.sensitivity, repo=self.args.repo)
         sent_through = 0  # sequence number of the last chunk sent on this connection
+        last_sent = time.monotonic()
         while generation == self.generation:
             with self.lock:
                 unsent = [(seq, m) for seq, m in self.pending if seq > sent_through]
                 if not unsent and self.done.is_set() and self.outbox.empty() and not self.pending:
                     return
             for seq, message in unsent:
-                sent_through = seq
+                sent_through, last_sent = seq, time.monotonic()
                 yield message
             try:
                 message = self.outbox.get(timeout=POLL_S)
             except queue.Empty:
+                if time.monotonic() - last_sent >= HEARTBEAT_S:
+                    last_sent = time.monotonic()
+                    yield pb.LogInput()  # no lines: lets the daemon look for overdue events
                 continue
             with self.lock:
                 self.sequence += 1

@@ -46,6 +46,7 @@ class OpenSession:
     first_seen: dict[int, float | None] = field(default_factory=dict)
     last_active: float = 0.0                   # time.monotonic() of its last line
     unseen_text: str = ""                      # the first message of a template never seen
+    arrived: float = field(default_factory=time.monotonic)  # when its first line reached us
     present_key: tuple[int, ...] = ()
     start: float | None = None
     worst: Verdict = field(default_factory=lambda: Verdict(0.0, -1, ""))
@@ -112,7 +113,7 @@ class Scorer:
 
     def judge(self, session: OpenSession) -> SessionResult:
         """The session's verdict now: its worst line, or an expected event that is overdue."""
-        elapsed = None if session.start is None or self.clock is None else self.clock - session.start
+        elapsed = self.elapsed(session)
         missing = self.stats.missing(session.present, elapsed)
         worst = self._unexplained(session)
         unusual = self.model.template_text(worst.template) or f"never seen: {session.unseen_text}"
@@ -129,6 +130,13 @@ class Scorer:
                       f"{session.occurrences[counted.template]} times")
         return SessionResult(session.id, score, score > self.threshold, session.lines, reason,
                              worst.template if worst.template >= 0 else counted.template)
+
+    def elapsed(self, session: OpenSession) -> float | None:
+        """Seconds since the session started: by the log's own clock when scoring a file, by the
+        wall clock when watching live (a quiet log's clock stops, but overdue events are not)."""
+        if self.learn:
+            return time.monotonic() - session.arrived
+        return None if session.start is None or self.clock is None else self.clock - session.start
 
     def _unexplained(self, session: OpenSession) -> Verdict:
         """The least explained template given all the others in the session. Unlike the line

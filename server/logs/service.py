@@ -210,9 +210,9 @@ class LogsService(pb_grpc.LogsServicer):
         """Session alerts for expected events that are now overdue (each session once)."""
         found = []
         for session in scorer.sessions.values():
-            if session.missing_reported or session.start is None or scorer.clock is None:
+            if session.missing_reported:
                 continue
-            if not scorer.stats.missing(session.present, scorer.clock - session.start).score:
+            if not scorer.stats.missing(session.present, scorer.elapsed(session)).score:
                 continue  # the cheap test first: most sessions miss nothing
             verdict = scorer.judge(session)
             if verdict.anomaly and verdict.reason.startswith("missing"):
