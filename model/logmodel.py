@@ -125,6 +125,11 @@ class SessionStats:
         # A message never seen is rarer than any seen one: rarer than one in all training lines.
         self.unseen_nats = math.log((max(n, self.n_lines) + 1) / 0.5)
         self._novelty_cache: dict[tuple, tuple[float, int]] = {}
+        # Templates that mostly come with another one (seen 3+ times): a lone first sighting
+        # may be explained by what follows, so a live alert for it waits a moment.
+        supported = (self.present >= 3)[None, :] & ~np.eye(len(self.present), dtype=bool)
+        self.has_companion = (np.where(supported, self.cooc / np.maximum(self.present[None, :], 1), 0.0)
+                              .max(1, initial=0.0) >= 0.5)                                  # (V,)
         # (template, seconds after the session start by which it is overdue, nats if absent)
         share = self.present / max(n, 1.0)
         self.expected = [(int(k), self.cfg.overdue_factor * self.q99[k] + self.cfg.overdue_grace_s,
@@ -171,6 +176,11 @@ class SessionStats:
                 if -math.log(p) > best.score:
                     best = Verdict(-math.log(p), k, "count")
         return best
+
+    def comes_with_others(self, k: int) -> bool:
+        if self._dirty:
+            self._refresh()
+        return 0 <= k < len(self.has_companion) and bool(self.has_companion[k])
 
     def share(self, k: int) -> float:
         """Share of training sessions holding template k (0 for unseen templates)."""

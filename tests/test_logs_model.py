@@ -89,3 +89,20 @@ def test_watching_judges_overdue_events_by_the_wall_clock(model):
     session.arrived -= 3600                              # the log went quiet an hour ago
     verdict = scorer.judge(session)
     assert verdict.anomaly and verdict.reason.startswith("missing")
+
+
+def test_templates_that_come_in_groups_are_explained_by_their_group():
+    m = logmodel.LogModel("g", LogModelConfig(), TemplateMiner())
+    start, done = "replication of the block begins now", "replication finished for every single replica"
+    for i in range(200):
+        steps = (OPEN, start, done, CLOSE) if i % 25 == 0 else (OPEN, READ, CLOSE)
+        for line in session_lines(i, second=i * 10, steps=steps):
+            m.learn_line("train.log", line)
+    m.finish_training()
+    scorer, results, sessions = score(m, session_lines(900, 0, (OPEN, start, done, CLOSE))
+                                      + session_lines(901, 5, (OPEN, start, CLOSE)))
+    start_id = results[1].template
+    assert results[1].anomaly and scorer.stats.comes_with_others(start_id)   # alone so far: held back
+    assert not scorer.still_unusual("job 900", start_id)                      # its companion came
+    assert not sessions["job 900"].anomaly
+    assert scorer.still_unusual("job 901", start_id) and sessions["job 901"].anomaly  # it never came

@@ -131,6 +131,14 @@ class Scorer:
         return SessionResult(session.id, score, score > self.threshold, session.lines, reason,
                              worst.template if worst.template >= 0 else counted.template)
 
+    def still_unusual(self, session_id: str, k: int) -> bool:
+        """Whether template k is still unexplained by the rest of its session (or it ended)."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return True
+        others = tuple(u for u in session.present_key if u != k)
+        return self.stats.novelty(k, others) > self.threshold
+
     def elapsed(self, session: OpenSession) -> float | None:
         """Seconds since the session started: by the log's own clock when scoring a file, by the
         wall clock when watching live (a quiet log's clock stops, but overdue events are not)."""

@@ -34,6 +34,7 @@ MAX_ALERTS_PER_S = 20
 MAX_REMEMBERED = 10_000    # templates the de-duplication remembers
 SESSION_IDLE_S = 300.0    # a watched session without a line for this long has ended
 SAVE_EVERY_SESSIONS = 1000
+HOLD_S = 2.0              # a line of a template that usually comes with others waits this long
 SWEEP_S = 1.0             # how often open sessions are checked for overdue events
 
 
@@ -170,20 +171,32 @@ class LogsService(pb_grpc.LogsServicer):
     def _watch(self, scorer: "Scorer", repo: str, messages):
         """Score each chunk, answer with its alerts and acknowledgement; sweep sessions each second."""
         alerts = AlertGate()
+        held: list[tuple[float, "LineResult", str, str]] = []  # (release time, result, text, source)
         seen, last_sweep = 0, 0.0
+
+        def alert(result: "LineResult", text: str, source: str) -> None:
+            folded = alerts.admit(result.template_text, time.monotonic())
+            if folded is not None:
+                event.alerts.append(pb.Alert(line=_line_pb(result, source), text=text, suppressed=folded,
+                                             location=self.locator.locate(repo, result.template_text)))
+
         for message in messages:
             source = message.source or "-"
             event = pb.WatchEvent(source=source)
             lines = _lines(message.data)
             for offset, text in enumerate(lines):
                 result = scorer.line(source, message.first_line + offset, text)
-                if result.anomaly:
-                    alert = alerts.admit(result.template_text, time.monotonic())
-                    if alert is not None:
-                        event.alerts.append(pb.Alert(line=_line_pb(result, source), text=text, suppressed=alert,
-                                                     location=self.locator.locate(repo, result.template_text)))
+                if result.anomaly and scorer.stats.comes_with_others(result.template):
+                    held.append((time.monotonic() + HOLD_S, result, text, source))
+                elif result.anomaly:
+                    alert(result, text, source)
             if time.monotonic() - last_sweep >= SWEEP_S:
                 last_sweep = time.monotonic()
+                due = [h for h in held if h[0] <= last_sweep]
+                held = [h for h in held if h[0] > last_sweep]
+                for _, result, text, source_of_line in due:
+                    if scorer.still_unusual(result.session, result.template):
+                        alert(result, text, source_of_line)
                 event.alerts.extend(self._overdue(scorer))
                 scorer.close_idle(SESSION_IDLE_S)
                 scorer.apply_learning()
