@@ -66,10 +66,13 @@ class Activity(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        if handler.unary_unary:
-            return handler._replace(unary_unary=self._unary(handler.unary_unary))
-        if handler.unary_stream:
-            return handler._replace(unary_stream=self._stream(handler.unary_stream))
+        # Wrap whichever behaviour the method has; streaming calls (index progress, log watch)
+        # are in flight until their last message, so the idle timeout never cuts them off.
+        for kind, wrap in (("unary_unary", self._unary), ("stream_unary", self._unary),
+                           ("unary_stream", self._stream), ("stream_stream", self._stream)):
+            behaviour = getattr(handler, kind)
+            if behaviour:
+                return handler._replace(**{kind: wrap(behaviour)})
         return handler
 
     def _unary(self, behaviour):

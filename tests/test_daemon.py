@@ -146,3 +146,21 @@ def test_tcp_off_loopback_is_refused(ltlsp):
     assert done.returncode == 2
     assert "loopback" in done.stderr
     assert ltlsp.daemon_pids() == []
+
+
+def test_idle_timeout_waits_for_a_streaming_call(ltlsp, tmp_path):
+    """A watch streams for as long as it likes: the daemon must not count it as idle."""
+    ltlsp.env["LTLSP_IDLE_TIMEOUT"] = "2"
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"Jan  1 00:00:{i:02} web app[1]: request {i} served\n" for i in range(30)))
+    ltlsp.run("logs", "train", str(log), "--model", "idle")
+    watcher = ltlsp.popen("logs", "watch", str(log), "--model", "idle", "--json")
+    try:
+        time.sleep(1.5)  # the watch stream is open
+        pid = ltlsp.daemon_info()["pid"]
+        time.sleep(8)  # well past the idle timeout
+        assert watcher.poll() is None
+        assert ltlsp.daemon_pids() == [pid]  # the same daemon: it never stopped and restarted
+    finally:
+        watcher.kill()
+        watcher.wait()
