@@ -91,11 +91,9 @@ async def wait_until_indexed(client: LanguageClient, root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tool(tmp_path_factory):
+def tool(shared_ltlsp):
     """One daemon (and runtime and data dirs) for the module."""
-    tool = Ltlsp(tmp_path_factory.mktemp("lsp"))
-    yield tool
-    tool.stop_all()
+    return shared_ltlsp
 
 
 @pytest.fixture(scope="module")

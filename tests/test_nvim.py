@@ -25,10 +25,9 @@ NVIM_FILES = dict(SAMPLE_FILES, **{
 
 
 @pytest.fixture(scope="module")
-def tool(tmp_path_factory):
-    tool = Ltlsp(tmp_path_factory.mktemp("nvim"))
-    yield tool
-    tool.stop_all()
+def tool(shared_ltlsp):
+    """One daemon (and runtime and data dirs) for the module."""
+    return shared_ltlsp
 
 
 @pytest.fixture(scope="module")
