@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ltlsp.server.index.indexer import MAX_FILE_BYTES, looks_generated
 from ltlsp.server.index.syntax import chunk_file
 
 SKIP = {"email", "asyncio", "http", "xml", "logging", "json", "concurrent", "test", "tests"}
@@ -42,6 +43,8 @@ def build_corpus(dest: Path, target_chunks: int) -> int:
                 text = src.read_text()
             except (UnicodeDecodeError, OSError):
                 continue
+            if len(text.encode()) > MAX_FILE_BYTES or looks_generated(str(rel), text):
+                continue  # the indexer would skip it: count only what it will index
             out = dest / root.name / rel
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, out)

@@ -300,3 +300,12 @@ def test_mining_excludes_bench_packages_and_copies(tmp_path):
     assert '"""' not in doc_pair.code and doc_pair.source == "site:pkg/ok.py"
     code_pair = next(p for p in pairs if p.query_kind == "code")      # renamed-locals positive
     assert "v0" in code_pair.code and "total" not in code_pair.code
+
+
+def test_padding_to_a_bucket_width_changes_no_embedding():
+    """Batches are padded to a multiple of PAD_MULTIPLE tokens (bounded kernel caches); the mask
+    must make that padding invisible."""
+    enc = Encoder.load(precision="float32")
+    texts = ["def f(x):\n    return x + 1\n", "a much longer piece of code " * 20, "q"]
+    alone = np.stack([enc.encode([t], kind="code")[0] for t in texts])
+    assert np.allclose(enc.encode(texts, kind="code"), alone, atol=1e-5)
