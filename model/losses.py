@@ -13,3 +13,21 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float = 0.0
     logits = queries @ keys.T / temperature                       # (B, B) cosine / temperature
     targets = torch.arange(queries.shape[0], device=queries.device)
     return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+def similarity_distillation(queries: torch.Tensor, keys: torch.Tensor, teacher_queries: torch.Tensor,
+                            teacher_keys: torch.Tensor, temperature: float = 0.05,
+                            teacher_temperature: float = 0.05) -> torch.Tensor:
+    """KL(teacher || student) between the in-batch similarity distributions, both directions.
+
+    queries, keys: (B, D) our unit embeddings; teacher_queries, teacher_keys: (B, D_t) the teacher's
+    unit embeddings of the same texts. Dimensions may differ: only the (B, B) similarity matrices
+    are compared, so the teacher also ranks the negatives, not only the positive.
+    """
+    student = queries @ keys.T / temperature                                  # (B, B)
+    teacher = teacher_queries @ teacher_keys.T / teacher_temperature          # (B, B)
+
+    def kl(s, t):
+        return F.kl_div(F.log_softmax(s, 1), F.log_softmax(t, 1), log_target=True, reduction="batchmean")
+
+    return 0.5 * (kl(student, teacher) + kl(student.T, teacher.T))
