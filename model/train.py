@@ -21,6 +21,7 @@ Hit@5 has not improved for --patience evaluations, at --steps, or at --minutes.
 """
 
 import argparse
+import json
 import math
 import os
 import random
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from .batching import topic_batches, topic_clusters
-from .checkpoint import save_checkpoint, write_metrics
+from .checkpoint import MANIFEST, load_checkpoint, save_checkpoint, write_metrics
 from .config import EncoderConfig
 from .corpus import build_manifest, default_roots, mine_pairs
 from .dynamics import flow_matching_loss, ode_matching_loss
@@ -80,6 +81,8 @@ def parse_args(argv=None):
     p.add_argument("--stdlib-only", action="store_true", help="mine only the standard library (quick runs)")
     p.add_argument("--source", type=Path, action="append", default=[],
                    help="mine this folder of Python code instead of the stdlib and site-packages (repeatable)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue training this model directory (its tokenizer and architecture are kept)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -235,12 +238,21 @@ def main(argv=None):
     train_pairs, val_pairs, manifest = load_corpus(args)
     log(f"corpus: {len(train_pairs)} train pairs, {len(val_pairs)} validation queries")
 
-    hf_tokenizer = train_tokenizer([p.query for p in train_pairs] + [p.code for p in train_pairs],
-                                   vocab_size=args.vocab_size)
-    cfg = EncoderConfig(vocab_size=hf_tokenizer.get_vocab_size(), max_tokens=args.max_tokens,
-                        d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
-                        d_ff=args.d_ff, latent_dim=args.latent_dim, embed_dim=args.embed_dim,
-                        dropout=args.dropout)
+    model = None
+    if args.init:
+        model, tokenizer, init_id = load_checkpoint(args.init)
+        hf_tokenizer, cfg = tokenizer.tokenizer, model.cfg
+        model.train()
+        init_manifest = args.init / MANIFEST
+        manifest["initialised_from"] = {"model_id": init_id, "manifest": json.loads(init_manifest.read_text())
+                                        if init_manifest.is_file() else None}
+    else:
+        hf_tokenizer = train_tokenizer([p.query for p in train_pairs] + [p.code for p in train_pairs],
+                                       vocab_size=args.vocab_size)
+        cfg = EncoderConfig(vocab_size=hf_tokenizer.get_vocab_size(), max_tokens=args.max_tokens,
+                            d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
+                            d_ff=args.d_ff, latent_dim=args.latent_dim, embed_dim=args.embed_dim,
+                            dropout=args.dropout)
     train_query_ids, train_code_ids = tokenize_pairs(CodeTokenizer(hf_tokenizer, args.train_tokens), train_pairs)
     # Evaluate as inference will run: full max_tokens.
     val_query_ids, val_code_ids = tokenize_pairs(CodeTokenizer(hf_tokenizer, cfg.max_tokens), val_pairs)
@@ -260,7 +272,7 @@ def main(argv=None):
         log(f"teacher {TEACHER_NAME}: corpus embedded, {clusters.max() + 1} topic clusters, "
             f"its validation hit@5 {teacher_val['hit@5']:.4f}")
 
-    model = build_model(cfg, hf_tokenizer, teacher)
+    model = model or build_model(cfg, hf_tokenizer, teacher)
     optimizer = make_optimizer(model, args)
     generator = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -268,6 +280,7 @@ def main(argv=None):
 
     # The command's arguments without machine paths: the manifest ships with the weights.
     manifest["training"] = vars(args) | {"cache": None, "out": None, "source": [s.name for s in args.source],
+                                         "init": args.init and args.init.name,
                                          "train_pairs": len(train_pairs),
                                          "validation_queries": len(val_pairs),
                                          "teacher": None if teacher is None else TEACHER_NAME}

@@ -82,8 +82,8 @@ def write_sources(root, n_files=240):
             '''))
 
 
-def run_training(tmp_path, *extra):
-    source, out = tmp_path / "src", tmp_path / "model"
+def run_training(tmp_path, *extra, out_name="model"):
+    source, out = tmp_path / "src", tmp_path / out_name
     write_sources(source)
     result = subprocess.run(
         [sys.executable, "-m", "ltlsp.model.train", "--out", str(out), "--source", str(source),
@@ -107,6 +107,12 @@ def test_training_writes_a_loadable_model_with_metrics_and_manifest(tmp_path):
     manifest = (out / "manifest.json").read_text()
     assert str(tmp_path) not in manifest                      # no machine paths ship with weights
     assert json.loads(manifest)["training"]["source"] == ["src"]
+
+    # Continuing from it keeps its tokenizer and architecture, and records where it started.
+    again, _ = run_training(tmp_path, "--no-teacher", "--init", str(out), "--d-model", "64", out_name="again")
+    assert Encoder.load(again).dim == 16 and (again / "tokenizer.json").read_text() == (out / "tokenizer.json").read_text()
+    started_from = json.loads((again / "manifest.json").read_text())["initialised_from"]
+    assert started_from["model_id"] == encoder.model_id and started_from["manifest"]["training"]["source"] == ["src"]
 
 
 def test_training_with_the_teacher_distils_and_warm_starts(tmp_path):
