@@ -1,7 +1,10 @@
 """The index at scale: full-index throughput, query latency (server side and through the CLI)
 and daemon memory on a real corpus of at least --chunks chunks (default 100,000).
 
-    python bench/scale_bench.py [--chunks 100000] [--queries 200]
+    python bench/scale_bench.py [--chunks 100000] [--queries 200] [--workdir DIR]
+
+--workdir keeps the corpus and the index in DIR, so that a later run with the same DIR skips
+the full index (minutes) and measures only search and memory; throughput is then not shown.
 
 The corpus is a git repository of Python sources from this machine (the standard library and
 site-packages, the benchmark packages left out), copied until the syntax chunker counts enough
@@ -73,15 +76,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--workdir", type=Path, help="keep (or reuse) the corpus and index here")
     args = parser.parse_args()
     rng = random.Random(0)
     queries = [" ".join(rng.sample(WORDS, 3)) for _ in range(args.queries)]
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        os.environ.update(LTLSP_RUNTIME_DIR=str(tmp / "run"), LTLSP_DATA_DIR=str(tmp / "data"))
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.workdir.resolve() if args.workdir else Path(scratch)
+        os.environ.update(LTLSP_RUNTIME_DIR=f"{scratch}/run", LTLSP_DATA_DIR=str(tmp / "data"))
         os.environ.pop("LTLSP_ADDRESS", None)
         repo = tmp / "corpus"
-        counted = build_corpus(repo, args.chunks)
+        reused = (repo / ".git").is_dir()
+        counted = 0 if reused else build_corpus(repo, args.chunks)
         from ltlsp.server.client import connect
         from ltlsp.server.proto import ltlsp_pb2 as pb
 
@@ -106,10 +111,13 @@ def main() -> int:
             floor = faiss_floor(tmp / "data", summary["chunks_total"])
         finally:
             subprocess.run([*cli, "stop"], stdout=subprocess.DEVNULL)
-    print(f"corpus: {summary['files_indexed']} files, {summary['chunks_total']} chunks "
-          f"({counted} counted before indexing)")
-    print(f"full index      {summary['chunks_embedded'] / summary['seconds']:8.1f} chunks/s "
-          f"({summary['seconds']:.0f} s)")
+    if reused:
+        print(f"corpus: reused from {repo}, {summary['chunks_total']} chunks (already indexed)")
+    else:
+        print(f"corpus: {summary['files_indexed']} files, {summary['chunks_total']} chunks "
+              f"({counted} counted before indexing)")
+        print(f"full index      {summary['chunks_embedded'] / summary['seconds']:8.1f} chunks/s "
+              f"({summary['seconds']:.0f} s)")
     print(f"search, server  {percentiles(server)}   target p95 <= 30 ms")
     print(f"faiss alone     {percentiles(floor)}   (baseline: the flat search under every query)")
     print(f"search, CLI     {percentiles(through_cli)}")
