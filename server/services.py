@@ -206,7 +206,7 @@ def _repo_status(repos: Repos, root: Path) -> pb.RepoStatus:
         except sqlite3.DatabaseError:
             pass  # damaged: shown as empty here, repaired when the repository is next used
     return pb.RepoStatus(repo=str(root), indexed_commit=meta.get("indexed_commit", ""),
-                         head=gitrepo.head_commit(root) if root.is_dir() else "",
+                         head=gitrepo.head_commit_cached(root) if root.is_dir() else "",
                          files=files, chunks=chunks, model_id=meta.get("model_id", ""),
                          last_update=float(meta.get("last_update") or 0), indexing=writing,
                          index_path=str(folder))

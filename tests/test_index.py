@@ -4,12 +4,16 @@ Vectors here are fixed random unit vectors: the store is under test, not the enc
 """
 
 import json
+import shutil
 import sqlite3
 import threading
 
 import numpy as np
 import pytest
 
+from conftest import git, make_repo
+from ltlsp.server.errors import NotFound
+from ltlsp.server.index import gitrepo
 from ltlsp.server.index.chunking import line_windows
 from ltlsp.server.index.store import FileEntry, Filters, RepoIndex
 
@@ -188,3 +192,53 @@ def test_reset_forgets_files_and_commit_together(index):
     index.reset()
     assert index.file_count() == 0 and index._faiss.ntotal == 0
     assert index.meta("indexed_commit") == ""
+
+
+# ---- git answers cached in the daemon ------------------------------------------------------
+
+def test_work_tree_root_follows_repositories_created_and_removed(tmp_path):
+    outer = make_repo(tmp_path / "outer", {"pkg/a.py": "x = 1\n"})
+    assert gitrepo.work_tree_root(outer / "pkg") == outer.resolve()
+    git(outer / "pkg", "init", "-q")  # a nested repository now owns pkg/
+    assert gitrepo.work_tree_root(outer / "pkg") == (outer / "pkg").resolve()
+    shutil.rmtree(outer / "pkg" / ".git")
+    assert gitrepo.work_tree_root(outer / "pkg" / "a.py") == outer.resolve()
+    shutil.rmtree(outer / ".git")
+    with pytest.raises(NotFound, match="not inside a git repository"):
+        gitrepo.work_tree_root(outer / "pkg")
+    shutil.rmtree(outer)
+    with pytest.raises(NotFound, match="no such file"):
+        gitrepo.work_tree_root(outer)
+
+
+def test_cached_head_follows_commits_checkouts_and_linked_work_trees(tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    branch = git(repo, "branch", "--show-current").strip()
+
+    def agrees() -> bool:
+        return gitrepo.head_commit_cached(repo) == git(repo, "rev-parse", "HEAD").strip()
+
+    assert agrees()
+    spawns = []
+    monkeypatch.setattr(gitrepo, "_git", lambda *args: spawns.append(args))
+    gitrepo.work_tree_root(repo)
+    gitrepo.head_commit_cached(repo)
+    assert spawns == []  # nothing changed: answered from the cache
+    monkeypatch.undo()
+    (repo / "a.py").write_text("x = 2\n")
+    git(repo, "commit", "-qam", "two")
+    assert agrees()
+    git(repo, "checkout", "-q", "HEAD~1")  # detached
+    assert agrees()
+    git(repo, "checkout", "-q", "-b", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "side")
+    assert agrees()
+    git(repo, "pack-refs", "--all")
+    git(repo, "commit", "-q", "--amend", "--allow-empty", "-m", "amended")
+    assert agrees()
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked), branch)
+    git(linked, "commit", "-q", "--allow-empty", "-m", "in the linked tree")
+    assert gitrepo.head_commit_cached(linked) == git(linked, "rev-parse", "HEAD").strip() != \
+        gitrepo.head_commit_cached(repo)
+    assert agrees()

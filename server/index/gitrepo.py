@@ -1,6 +1,8 @@
 """What the index needs from git, by running `git` (no long-lived library objects in the daemon)."""
 
 import subprocess
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from ltlsp.server.errors import NotFound, UserError
@@ -19,20 +21,70 @@ def _git(root: Path, *args: str) -> bytes:
     return done.stdout
 
 
+@dataclass(frozen=True)
+class _Checkout:
+    """Where git keeps a work tree's state: HEAD in git_dir, branches in common_dir (the two
+    differ for a linked work tree)."""
+    top: Path
+    git_dir: Path
+    common_dir: Path
+
+
+# Per-search answers of git, kept for the daemon's lifetime (each spawn of git costs ~5 ms).
+# Each entry is checked with a few stat() calls before use, see _still_top and _head_signature.
+MAX_CACHED = 1024
+_checkouts: dict[Path, _Checkout] = {}           # resolved start directory -> its checkout
+_heads: dict[Path, tuple[tuple, str]] = {}       # git_dir -> (signature of the ref files, commit)
+_cache_lock = threading.Lock()
+
+
 def work_tree_root(path: str | Path) -> Path:
     """The top of the git work tree that contains `path`, or NotFound saying what to do."""
+    return _checkout(path).top
+
+
+def _checkout(path: str | Path) -> _Checkout:
     candidate = Path(path).expanduser()
     if not candidate.exists():
         raise NotFound(f"{path}: no such file or directory")
-    start = candidate if candidate.is_dir() else candidate.parent
+    start = (candidate if candidate.is_dir() else candidate.parent).resolve()
+    with _cache_lock:
+        known = _checkouts.get(start)
+    if known and _still_top(start, known.top):
+        return known
+    found = _discover(start, path)
+    with _cache_lock:
+        if len(_checkouts) >= MAX_CACHED:
+            _checkouts.clear()
+        _checkouts[start] = found
+    return found
+
+
+def _discover(start: Path, path: str | Path) -> _Checkout:
     try:
-        top = _git(start, "rev-parse", "--show-toplevel").decode().strip()
+        out = _git(start, "rev-parse", "--path-format=absolute", "--show-toplevel",
+                   "--absolute-git-dir", "--git-common-dir").decode()
     except subprocess.CalledProcessError:
         raise NotFound(f"{path} is not inside a git repository: pass --repo with the path of a "
                        "git work tree, or run `git init` there first") from None
-    if not top:
+    lines = out.splitlines()
+    if len(lines) < 3:  # no top level line: there is no work tree
         raise UserError(f"{path} is inside a bare git repository; ltlsp indexes work trees")
-    return Path(top).resolve()
+    top, git_dir, common_dir = (Path(line).resolve() for line in lines[:3])
+    return _Checkout(top, git_dir, common_dir)
+
+
+def _still_top(start: Path, top: Path) -> bool:
+    """Whether git would still find `top` from `start`: the way git searches, upwards for the
+    first `.git`, so a repository created (or removed) in between is noticed."""
+    if start != top and top not in start.parents:
+        return False
+    for folder in (start, *start.parents):
+        if folder == top:
+            return (folder / ".git").exists()
+        if (folder / ".git").exists():
+            return False
+    return False
 
 
 def head_commit(root: Path) -> str:
@@ -41,6 +93,60 @@ def head_commit(root: Path) -> str:
         return _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}").decode().strip()
     except subprocess.CalledProcessError:
         return ""
+
+
+def head_commit_cached(root: Path) -> str:
+    """head_commit(), asking git again only when a file that can move HEAD changed."""
+    try:
+        checkout = _checkout(root)
+    except UserError:  # no longer a work tree (a known index whose repository went away)
+        return ""
+    signature = _head_signature(checkout)
+    with _cache_lock:
+        known = _heads.get(checkout.git_dir)
+    if known and signature is not None and known[0] == signature:
+        return known[1]
+    commit = head_commit(checkout.top)  # the signature was taken first: a change meanwhile shows next time
+    if signature is not None:
+        with _cache_lock:
+            if len(_heads) >= MAX_CACHED:
+                _heads.clear()
+            _heads[checkout.git_dir] = (signature, commit)
+    return commit
+
+
+def _head_signature(checkout: _Checkout) -> tuple | None:
+    """The identity (inode, size, times) of every file git reads to resolve HEAD: HEAD itself,
+    the branch it names (loose in either git dir, or packed), and the reftable list. Git
+    rewrites them by rename, so any update changes the inode. None: do not cache (HEAD names
+    a symbolic ref, whose target could move unseen)."""
+    try:
+        head = (checkout.git_dir / "HEAD").read_text()
+    except OSError:
+        return None
+    files = [checkout.git_dir / "HEAD", checkout.common_dir / "packed-refs",
+             checkout.common_dir / "reftable" / "tables.list"]
+    if head.startswith("ref:"):
+        ref = head[4:].strip()
+        files += [checkout.git_dir / ref, checkout.common_dir / ref]
+        if any(_is_symbolic(f) for f in files[-2:]):
+            return None
+    return (head, *map(_identity, files))
+
+
+def _identity(file: Path) -> tuple | None:
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _is_symbolic(ref_file: Path) -> bool:
+    try:
+        return ref_file.read_bytes().startswith(b"ref:")
+    except OSError:
+        return False
 
 
 def tracked_files(root: Path) -> list[str]:
