@@ -195,10 +195,10 @@ def epoch_batches(n: int, args, clusters, rng: np.random.Generator) -> list[np.n
     return topic_batches(clusters, args.batch_size, rng, random_share=1.0 - args.topic_share)
 
 
-def batch_losses(model, args, cfg, q_seqs, c_seqs, teacher_q, teacher_c, generator) -> dict:
+def batch_losses(model, args, q_seqs, c_seqs, teacher_q, teacher_c, generator) -> dict:
     """The loss terms of one batch (scalars); teacher_q/c are (B, D_t) tensors or None."""
-    q_ids, q_mask = pad_batch(q_seqs, cfg.pad_id)
-    c_ids, c_mask = pad_batch(c_seqs, cfg.pad_id)
+    q_ids, q_mask = pad_batch(q_seqs, model.cfg.pad_id)
+    c_ids, c_mask = pad_batch(c_seqs, model.cfg.pad_id)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
         q = model.encoder(q_ids, q_mask)
         c = model.encoder(c_ids, c_mask)
@@ -292,7 +292,7 @@ def main(argv=None):
         rows = batches.pop().tolist()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args)
-        losses = batch_losses(model, args, cfg, [train_query_ids[i] for i in rows],
+        losses = batch_losses(model, args, [train_query_ids[i] for i in rows],
                               [train_code_ids[i] for i in rows],
                               None if teacher_q is None else teacher_q[rows],
                               None if teacher_c is None else teacher_c[rows], generator)
