@@ -11,15 +11,15 @@ The reference rows are the shared README's dev-set baselines.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import sysconfig
 import tempfile
 from pathlib import Path
 
+from common import SHARED, private_daemon, run_shared
+
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "bench"
 PACKAGES = {"email": "c36788ad79154113", "asyncio": "7edf456c0313e182", "http": "3a657a1376477620",
             "xml": "a82ccb82837603de", "logging": "e50343199f4f4338", "json": "c1980f68e3ab07db",
             "concurrent": "fe0d0ba2b77fab69"}
@@ -41,19 +41,22 @@ def build_devsets(devsets: Path) -> None:
                              "run with CPython 3.11.7's standard library")
 
 
-def evaluate(devset: Path, mode: str, skip_index: bool, limit: int | None, env: dict) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        cmd = [sys.executable, str(SHARED / "code" / "eval_code_search.py"), "--holdout", str(devset),
-               "--cmd", f"{sys.executable} {HERE / 'with_mode.py'} {mode}", "--json-out", out.name]
-        cmd += ["--skip-index"] if skip_index else []
-        cmd += ["--limit", str(limit)] if limit else []
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return json.loads(Path(out.name).read_text())
+def ltlsp_cmd(mode: str) -> str:
+    """The --cmd that drives ltlsp's CLI in one ranking mode."""
+    return f"{sys.executable} {HERE / 'with_mode.py'} {mode}"
+
+
+def evaluate(devset: Path, cmd: str, skip_index: bool, limit: int | None, env: dict) -> dict:
+    args = ["--holdout", str(devset), "--cmd", cmd]
+    args += ["--skip-index"] if skip_index else []
+    args += ["--limit", str(limit)] if limit else []
+    return run_shared("code/eval_code_search.py", args, env)
 
 
 def pooled(results: list[dict], subset: str) -> dict:
-    n = sum(r[subset]["n"] for r in results)
-    return {m: sum(r[subset][m] * r[subset]["n"] for r in results) / n for m in METRICS} | {"n": n}
+    parts = [r[subset] for r in results if r[subset]["n"]]  # an empty subset has no metrics
+    n = sum(part["n"] for part in parts)
+    return {m: sum(part[m] * part["n"] for part in parts) / n if n else float("nan") for m in METRICS} | {"n": n}
 
 
 def main() -> int:
@@ -65,21 +68,15 @@ def main() -> int:
     args = parser.parse_args()
     build_devsets(args.devsets)
     report = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, LTLSP_RUNTIME_DIR=f"{tmp}/run", LTLSP_DATA_DIR=f"{tmp}/data")
-        env.pop("LTLSP_ADDRESS", None)
-        try:
-            for mode in args.modes:
-                runs = [evaluate(args.devsets / p, mode, mode != args.modes[0], args.limit, env)
-                        for p in PACKAGES]
-                report[mode] = {"packages": {p: r["all"]["mrr@10"] for p, r in zip(PACKAGES, runs)},
-                                "all": pooled(runs, "all"), "no_overlap": pooled(runs, "no_name_overlap"),
-                                "failures": sum(r["n_failures"] for r in runs),
-                                "latency_p50_ms": [r["cli_latency"]["p50_ms"] for r in runs],
-                                "index_s": sum(r.get("index_s", 0) for r in runs)}
-        finally:
-            subprocess.run([sys.executable, "-m", "ltlsp.server.cli", "stop"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as tmp, private_daemon(Path(tmp)) as env:
+        for mode in args.modes:
+            runs = [evaluate(args.devsets / p, ltlsp_cmd(mode), mode != args.modes[0], args.limit, env)
+                    for p in PACKAGES]
+            report[mode] = {"packages": {p: r["all"]["mrr@10"] for p, r in zip(PACKAGES, runs)},
+                            "all": pooled(runs, "all"), "no_overlap": pooled(runs, "no_name_overlap"),
+                            "failures": sum(r["n_failures"] for r in runs),
+                            "latency_p50_ms": [r["cli_latency"]["p50_ms"] for r in runs],
+                            "index_s": sum(r.get("index_s", 0) for r in runs)}
     print(f"code search, 7 stdlib packages pooled ({report[args.modes[0]]['all']['n']} queries)")
     print(f"{'method':<22} {'Hit@1':>6} {'Hit@5':>6} {'Hit@10':>6} {'MRR@10':>7} {'no-overlap':>10} {'failures':>8}")
     for mode, r in report.items():

@@ -19,41 +19,26 @@ import random
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ltlsp.server.index.indexer import MAX_FILE_BYTES, looks_generated
+from common import python_sources
 from ltlsp.server.index.syntax import chunk_file
 
-SKIP = {"email", "asyncio", "http", "xml", "logging", "json", "concurrent", "test", "tests"}
 WORDS = ["parse", "read", "file", "write", "config", "value", "list", "cache", "error", "path",
          "string", "convert", "date", "format", "check", "socket", "encode", "thread", "lock", "queue"]
 
 
 def build_corpus(dest: Path, target_chunks: int) -> int:
-    roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
     chunks = 0
-    for root in roots:
-        for src in sorted(root.rglob("*.py")):
-            rel = src.relative_to(root)
-            if SKIP & set(rel.parts) or "site-packages" in rel.parts[:1]:
-                continue
-            try:
-                text = src.read_text()
-            except (UnicodeDecodeError, OSError):
-                continue
-            if len(text.encode()) > MAX_FILE_BYTES or looks_generated(str(rel), text):
-                continue  # the indexer would skip it: count only what it will index
-            out = dest / root.name / rel
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, out)
-            chunks += len(chunk_file(str(rel), text))
-            if chunks >= target_chunks:
-                break
+    for root, rel, text in python_sources():
+        out = dest / root.name / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / rel, out)
+        chunks += len(chunk_file(str(rel), text))
         if chunks >= target_chunks:
             break
     for args in (["init", "-q"], ["add", "-A"],
