@@ -13,7 +13,7 @@ import pytest
 
 from conftest import git, make_repo
 from ltlsp.server.errors import NotFound
-from ltlsp.server.index import gitrepo
+from ltlsp.server.index import gitrepo, lexical
 from ltlsp.server.index.chunking import line_windows
 from ltlsp.server.index.store import FileEntry, Filters, RepoIndex
 
@@ -160,6 +160,79 @@ def test_lexical_search_matches_identifier_parts(index):
     assert [h.path for h in index.search(2, text="parse the http header")] == ["net.py"]
     assert [h.path for h in index.search(2, text="READ config")] == ["io.py"]
     assert index.search(2, text="the of and") == []  # nothing but stopwords: no lexical query
+
+
+# ---- lexical search in a large index: common terms score only the rows worth scoring ----------
+
+def test_candidate_gate_pairs_up_common_terms_beyond_the_budget():
+    freq = {"rare": 2, "other": 3, "c1": 50, "c2": 60, "c3": 70}
+    assert lexical.candidate_gate(list(freq), freq, budget=500) == ""  # every match fits
+    assert lexical.candidate_gate(list(freq), freq, budget=10) == (
+        '"rare" OR "other" OR ("c1" AND "c2") OR ("c1" AND "c3") OR ("c2" AND "c3")')
+    assert lexical.candidate_gate(["c2", "c1"], freq, budget=10) == '("c1" AND "c2")'
+    assert lexical.candidate_gate(["c1"], freq, budget=10) == ""  # nothing to pair: score all
+    many = {f"c{i}": 100 + i for i in range(9)}
+    assert lexical.candidate_gate(list(many), many, budget=10).count(" AND ") == 10  # 5 paired
+
+
+@pytest.fixture
+def crowded(index, monkeypatch):
+    """An index where "value" and "error" are common (in 30% of the chunks each, half of those
+    together), "alpha" and "omega" never meet, and one chunk holds a rare identifier. The row
+    budget is shrunk so that this small index is searched the way a large one is."""
+    files = [file_entry("net.py", "def parseHttpHeader(value):\n    return value\n", 0)]
+    files += [file_entry(f"b{i}.py", f"def f{i}(value):\n    raise error(value)\n", 1000 + i) for i in range(60)]
+    files += [file_entry(f"v{i}.py", f"def g{i}(value):\n    return value\n", 2000 + i) for i in range(60)]
+    files += [file_entry(f"e{i}.py", f"def h{i}():\n    raise error\n", 3000 + i) for i in range(60)]
+    files += [file_entry(f"{w}{i}.py", f"def {w}_{i}():\n    pass\n", 4000 + i) for w in ("alpha", "omega")
+              for i in range(10)]
+    files += [file_entry(f"x{i}.py", f"def x{i}(item):\n    return item\n", 5000 + i) for i in range(200)]
+    index.replace_files(files)
+    monkeypatch.setattr(lexical, "ROW_BUDGET", 5)
+    return index
+
+
+def ranked(index, query: str, top_k: int) -> list[tuple[str, float]]:
+    return [(h.path, round(h.score, 6)) for h in index.search(top_k, text=query)]
+
+
+def gated(index, query: str, top_k: int = 5) -> bool:
+    """Whether the search scored only the rows its gate admits (seen in the SQL it ran)."""
+    statements: list[str] = []
+    index._reader().set_trace_callback(statements.append)
+    try:
+        index.search(top_k, text=query)
+    finally:
+        index._reader().set_trace_callback(None)
+    return any("+rowid IN" in sql for sql in statements)
+
+
+def test_common_term_pruning_keeps_exact_identifiers_first_and_the_bm25_order(crowded, monkeypatch):
+    query = "parseHttpHeader value error"
+    assert gated(crowded, query)
+    hits = ranked(crowded, query, 5)
+    assert hits[0][0] == "net.py"
+    assert all(path.startswith("b") for path, _ in hits[1:])  # both common terms beat one
+    monkeypatch.setattr(lexical, "ROW_BUDGET", 10**9)
+    assert not gated(crowded, query)
+    assert ranked(crowded, query, 5) == hits  # the same rows with the same BM25 scores
+
+
+def test_a_query_of_only_common_terms_still_returns_results(crowded):
+    assert gated(crowded, "value error")
+    assert {p for p, _ in ranked(crowded, "value error", 5)} <= {f"b{i}.py" for i in range(20)}
+    assert len(ranked(crowded, "error", 5)) == 5  # one common term: every match is scored
+    # "alpha" and "omega" never meet: the gate admits nothing, so every match is scored after all
+    assert {p[:5] for p, _ in ranked(crowded, "alpha omega", 5)} <= {"alpha", "omega"}
+    assert len(ranked(crowded, "alpha omega", 5)) == 5
+
+
+def test_term_counts_follow_writes(index, monkeypatch):
+    monkeypatch.setattr(lexical, "ROW_BUDGET", 5)
+    index.replace_files([file_entry("a.py", "def value_holder(value):\n    return value\n", 0)])
+    assert not gated(index, "value holder")
+    index.replace_files([file_entry(f"v{i}.py", f"def v{i}(value):\n    return value\n", i) for i in range(10)])
+    assert gated(index, "value holder")  # "value" is common now; a stale count would not gate
 
 
 def test_hybrid_puts_agreement_first_and_scales_to_one(index):

@@ -32,6 +32,7 @@ RRF_K = 5
 DENSE_WEIGHT = 0.2
 LEXICAL_WEIGHT = 1.0
 BM25_WEIGHTS = (3.0, 1.0)  # (name: symbol and path words, body)
+MAX_CACHED_TERMS = 50_000
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,6 +127,7 @@ class RepoIndex:
         (folder / "repo.json").write_text(json.dumps({"repo": str(repo_root)}))
         self._db = self._open_db()           # the writer's connection
         self._readers = threading.local()    # one connection per reading thread: WAL snapshots
+        self._doc_freqs: dict[str, int] = {}  # rows per lexical term, emptied by every write
         self._faiss = self._load_or_rebuild_faiss()
 
     # ---- opening ---------------------------------------------------------------------------
@@ -289,9 +291,8 @@ class RepoIndex:
 
     def candidates(self, vector: np.ndarray | None, text: str, fetch: int) -> tuple[list, list]:
         """The dense and lexical ranked lists, [(chunk id, score)] each, best first."""
-        match = lexical.match_query(text) if text else ""
         dense = self._dense(vector, fetch) if vector is not None else []
-        return dense, self._lexical(match, fetch) if match else []
+        return dense, self._lexical(text, fetch) if text else []
 
     def _dense(self, vector: np.ndarray, count: int) -> list[tuple[int, float]]:
         with self._faiss_lock:
@@ -301,11 +302,37 @@ class RepoIndex:
             scores, ids = self._faiss.search(vector.reshape(1, -1).astype(np.float32), count)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def _lexical(self, match: str, count: int) -> list[tuple[int, float]]:
+    def _lexical(self, text: str, count: int) -> list[tuple[int, float]]:
+        """BM25 over the query's terms; in a large index only over the rows its gate admits,
+        unless those are fewer than `count` (then every match is scored, as a small index is)."""
+        doc_freq = self._doc_freq(lexical.query_terms(text))
+        words = [w for w in doc_freq if doc_freq[w]]
+        if not words:
+            return []
+        match = lexical.any_of(words)
+        gate = lexical.candidate_gate(words, doc_freq, lexical.ROW_BUDGET)
+        found = self._bm25(match, count, gate) if gate else []
+        return found if len(found) == count else self._bm25(match, count)
+
+    def _bm25(self, match: str, count: int, gate: str = "") -> list[tuple[int, float]]:
+        # The gate is a subquery, not a second MATCH: FTS5 would AND the two into one expression
+        # and count the gate's terms twice. "+rowid" keeps the planner from seeking by rowid.
         rank = f"bm25(chunks_fts, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[1]})"
+        admitted = " AND +rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?)" if gate else ""
         return [(r[0], -r[1]) for r in self._reader().execute(
-            f"SELECT rowid, {rank} FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY {rank} LIMIT ?",
-            (match, count))]
+            f"SELECT rowid, {rank} FROM chunks_fts WHERE chunks_fts MATCH ?{admitted} ORDER BY {rank} LIMIT ?",
+            (match, gate, count) if gate else (match, count))]
+
+    def _doc_freq(self, words: list[str]) -> dict[str, int]:
+        """Rows holding each term (in query order), cached: a count costs ~1 ms per 5k rows."""
+        cache = self._doc_freqs
+        if len(cache) > MAX_CACHED_TERMS:  # a daemon up for weeks without a write
+            cache = self._doc_freqs = {}
+        for word in words:
+            if word not in cache:
+                cache[word] = self._reader().execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{word}"',)).fetchone()[0]
+        return {word: cache[word] for word in words}
 
     def collect(self, ranked: list[tuple[int, float]], top_k: int, filters: Filters) -> list[StoredHit]:
         """Hits for the first `top_k` admitted chunks of a ranked list, overlaps collapsed."""
@@ -396,6 +423,7 @@ class RepoIndex:
         return removed
 
     def _sync_faiss(self, removed: list[int], added_ids: list[int], added_vecs: list[np.ndarray]) -> None:
+        self._doc_freqs = {}  # counts of the old rows: a later query counts afresh
         with self._faiss_lock:
             if removed:
                 self._faiss.remove_ids(np.asarray(removed, dtype=np.int64))
