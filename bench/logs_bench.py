@@ -1,7 +1,7 @@
 """Benchmarks of `ltlsp logs`: which session signals earn their place, template grouping accuracy,
 scoring throughput, watch latency and memory.
 
-    python bench/logs_bench.py signals  [--hdfs ../shared/bench/logs/hdfs]
+    python bench/logs_bench.py signals  [--hdfs ../shared/bench/logs/hdfs] [--seeds N]
     python bench/logs_bench.py grouping [--loghub ../shared/data/loghub-2k]
     python bench/logs_bench.py speed    [--hdfs ...]            # daemon-side lines/s, one thread
     python bench/logs_bench.py latency  [--lines 60]           # real daemon + `ltlsp logs watch`
@@ -12,7 +12,9 @@ scoring throughput, watch latency and memory.
 session signal alone and combined: ROC-AUC, best F1 over thresholds, and F1 at the model's own
 threshold. Beside the shipped signals it trains the two trajectory-model signals of model/dynamics
 on the same sessions: the drift residual (a drift over the session's latent path predicting the
-next step) and the flow-matching prior's density of the session latent.
+next step) and the flow-matching prior's density of the session latent, each alone and as a
+tie-breaker added to the shipped score in robust standard deviations of the *training* sessions
+(so nothing of the test set leaks into the combination), raw and clipped to [0, 5].
 """
 
 import argparse
@@ -63,6 +65,10 @@ def scored_sessions(model, log: Path, key: str):
 
 # ---- signals ------------------------------------------------------------------------------------
 
+SHIPPED = "shipped score"
+TIE_WEIGHT = 0.05      # a trajectory signal added as a tie-breaker: nats per robust sd of training sessions
+
+
 def shipped_signals(scorer) -> dict[str, dict[str, float]]:
     stats, signals = scorer.stats, defaultdict(dict)
     for sid, session in scorer.sessions.items():
@@ -70,7 +76,7 @@ def shipped_signals(scorer) -> dict[str, dict[str, float]]:
         signals["novelty"][sid] = scorer._unexplained(session).score
         signals["missing"][sid] = stats.missing(session.present, elapsed).score
         signals["count"][sid] = stats.count_surprise(session.occurrences).score
-        signals["shipped: max(novelty, missing) + 0.2 count"][sid] = scorer.judge(session).score
+        signals[SHIPPED][sid] = scorer.judge(session).score
     return signals
 
 
@@ -87,9 +93,10 @@ def count_latents(sequences: dict[str, list[int]], vocab: int):
     return paths
 
 
-def drift_and_flow(train_seqs, test_seqs, vocab: int, seed: int = 0) -> dict[str, dict[str, float]]:
+def drift_and_flow(train_seqs, test_seqs, vocab: int, seed: int = 0) -> tuple[dict, dict]:
     """Train the drift (next step on the latent path) and the flow prior (on final latents) of
-    model/dynamics on training sessions; score test sessions by mean drift residual and -log p."""
+    model/dynamics on training sessions; score training and test sessions by mean drift residual
+    and -log p. Returns ({signal: {session: value}} for train, the same for test)."""
     import torch
     import torch.nn.functional as F
 
@@ -122,11 +129,13 @@ def drift_and_flow(train_seqs, test_seqs, vocab: int, seed: int = 0) -> dict[str
         opt.zero_grad()
         loss.backward()
         opt.step()
-    xt, yt, tt, owner = steps(test_seqs)
-    with torch.no_grad():
-        residual = F.cross_entropy(drift(embed(xt), tt) @ events.weight.T, yt, reduction="none")
-        per_session = torch.zeros(len(test_seqs)).index_add_(0, owner, residual)
-        per_session /= torch.bincount(owner, minlength=len(test_seqs)).clamp_min(1)
+
+    def residuals(seqs) -> list[float]:
+        xs, ys, ts, owner = steps(seqs)
+        with torch.no_grad():
+            residual = F.cross_entropy(drift(embed(xs), ts) @ events.weight.T, ys, reduction="none")
+        per_session = torch.zeros(len(seqs)).index_add_(0, owner, residual)
+        return (per_session / torch.bincount(owner, minlength=len(seqs)).clamp_min(1)).tolist()
 
     final = lambda seqs: torch.from_numpy(np.stack([p[-1] for p in count_latents(seqs, vocab).values()]))  # noqa: E731
     z_train, z_test = final(train_seqs), final(test_seqs)
@@ -140,10 +149,19 @@ def drift_and_flow(train_seqs, test_seqs, vocab: int, seed: int = 0) -> dict[str
         opt.zero_grad()
         loss.backward()
         opt.step()
-    density = log_density(velocity, (z_test - mean) / std).detach()
-    ids = list(test_seqs)
-    return {"drift residual (trajectory)": dict(zip(ids, per_session.tolist())),
-            "flow prior -log p (trajectory)": dict(zip(ids, (-density).tolist()))}
+    nll = lambda z: (-log_density(velocity, (z - mean) / std).detach()).tolist()  # noqa: E731
+    return tuple({"drift residual (trajectory)": dict(zip(seqs, residuals(seqs))),
+                  "flow prior -log p (trajectory)": dict(zip(seqs, nll(z)))}
+                 for seqs, z in ((train_seqs, z_train), (test_seqs, z_test)))
+
+
+def robust_z(values: dict[str, float], reference: dict[str, float]) -> dict[str, float]:
+    """Values in robust standard deviations of the reference (training) sessions: median and MAD,
+    so no statistic of the test set leaks into the combined score."""
+    ref = np.array(list(reference.values()))
+    median = float(np.median(ref))
+    spread = 1.4826 * float(np.median(np.abs(ref - median))) or 1.0
+    return {s: (v - median) / spread for s, v in values.items()}
 
 
 def cmd_signals(args) -> None:
@@ -152,26 +170,30 @@ def cmd_signals(args) -> None:
     hdfs = Path(args.hdfs)
     key = r"blk_-?\d+"
     model = trained_model(hdfs / "train.log")
-    train_scorer, train_seqs = scored_sessions(model, hdfs / "train.log", key)
+    _, train_seqs = scored_sessions(model, hdfs / "train.log", key)
     scorer, test_seqs = scored_sessions(model, hdfs / "test.log", key)
     labels = read_labels(hdfs / "labels.csv")
     ids = sorted(labels)
     y = np.array([labels[s] for s in ids])
     signals = shipped_signals(scorer)
-    signals.update(drift_and_flow(train_seqs, test_seqs, len(model.miner.clusters)))
-    shipped = signals["shipped: max(novelty, missing) + 0.2 count"]
-    for name in ("drift residual (trajectory)", "flow prior -log p (trajectory)"):
-        scale = np.std(list(signals[name].values())) or 1.0  # a tie-breaker: 0.1 standard deviations
-        signals[f"shipped + 0.1 sd x {name}"] = {s: shipped[s] + 0.1 * v / scale for s, v in signals[name].items()}
-    rows = []
+    shipped = signals[SHIPPED]
+    trajectory = ("drift residual (trajectory)", "flow prior -log p (trajectory)")
+    for seed in range(args.seeds):
+        on_train, on_test = drift_and_flow(train_seqs, test_seqs, len(model.miner.clusters), seed)
+        for name in trajectory:
+            z = robust_z(on_test[name], on_train[name])
+            signals[f"{name}, seed {seed}"] = on_test[name]
+            signals[f"shipped + {TIE_WEIGHT} x robust z of {name}, seed {seed}"] = {
+                s: shipped[s] + TIE_WEIGHT * v for s, v in z.items()}
+            signals[f"shipped + {TIE_WEIGHT} x robust z clipped to [0, 5] of {name}, seed {seed}"] = {
+                s: shipped[s] + TIE_WEIGHT * min(max(v, 0.0), 5.0) for s, v in z.items()}
+    print(f"HDFS dev: {len(ids)} test sessions, {int(y.sum())} anomalous; threshold {scorer.threshold:.2f} nats")
+    print("| signal | ROC-AUC | best F1 | F1 at threshold |\n|---|---|---|---|")
     for name, values in signals.items():
         score = np.array([values.get(s, -1.0) for s in ids])
-        at_threshold = prf(y, score > scorer.threshold)["f1"] if not name.startswith(("drift", "flow")) else float("nan")
-        rows.append((name, roc_auc(y, score), best_f1(y, score)["best_f1"], at_threshold))
-    print(f"HDFS dev: {len(ids)} test sessions, {int(y.sum())} anomalous; threshold {scorer.threshold:.2f} nats")
-    print(f"| signal | ROC-AUC | best F1 | F1 at threshold |\n|---|---|---|---|")
-    for name, auc, best, f1 in rows:
-        print(f"| {name} | {auc:.4f} | {best:.3f} | {'-' if math.isnan(f1) else f'{f1:.3f}'} |")
+        comparable = not name.startswith(trajectory)  # a raw trajectory signal is not in nats
+        f1 = f"{prf(y, score > scorer.threshold)['f1']:.3f}" if comparable else "-"
+        print(f"| {name} | {roc_auc(y, score):.4f} | {best_f1(y, score)['best_f1']:.3f} | {f1} |")
 
 
 # ---- grouping -----------------------------------------------------------------------------------
@@ -327,6 +349,7 @@ def main() -> int:
     parser.add_argument("--hdfs", default=str(SHARED / "bench" / "logs" / "hdfs"))
     parser.add_argument("--loghub", default=str(SHARED / "data" / "loghub-2k"))
     parser.add_argument("--lines", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=1, help="signals: trajectory models trained per seed")
     args = parser.parse_args()
     args.lines = args.lines or {"latency": 60, "memory": 1_000_000, "daemon-memory": 1_000_000}.get(args.what, 0)
     {"signals": cmd_signals, "grouping": cmd_grouping, "speed": cmd_speed, "latency": cmd_latency,
