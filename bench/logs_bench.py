@@ -20,7 +20,6 @@ tie-breaker added to the shipped score in robust standard deviations of the *tra
 import argparse
 import csv
 import json
-import math
 import os
 import subprocess
 import sys
@@ -70,13 +69,15 @@ TIE_WEIGHT = 0.05      # a trajectory signal added as a tie-breaker: nats per ro
 
 
 def shipped_signals(scorer) -> dict[str, dict[str, float]]:
-    stats, signals = scorer.stats, defaultdict(dict)
+    signals = defaultdict(dict)
     for sid, session in scorer.sessions.items():
-        elapsed = None if session.start is None or scorer.clock is None else scorer.clock - session.start
-        signals["novelty"][sid] = scorer._unexplained(session).score
-        signals["missing"][sid] = stats.missing(session.present, elapsed).score
-        signals["count"][sid] = stats.count_surprise(session.occurrences).score
-        signals[SHIPPED][sid] = scorer.judge(session).score
+        judged = scorer.judgement(session)
+        signals["novelty"][sid] = judged.unexplained.score
+        signals["missing"][sid] = judged.missing.score
+        signals["count"][sid] = judged.count.score
+        signals["parameter kinds"][sid] = judged.param
+        signals["shipped without parameter kinds"][sid] = judged.score - scorer.param_weight * judged.param
+        signals[SHIPPED][sid] = judged.score
     return signals
 
 
@@ -187,7 +188,7 @@ def cmd_signals(args) -> None:
                 s: shipped[s] + TIE_WEIGHT * v for s, v in z.items()}
             signals[f"shipped + {TIE_WEIGHT} x robust z clipped to [0, 5] of {name}, seed {seed}"] = {
                 s: shipped[s] + TIE_WEIGHT * min(max(v, 0.0), 5.0) for s, v in z.items()}
-    print(f"HDFS dev: {len(ids)} test sessions, {int(y.sum())} anomalous; threshold {scorer.threshold:.2f} nats")
+    print(f"HDFS dev: {len(ids)} test sessions, {int(y.sum())} anomalous; threshold {scorer.threshold_basis()}")
     print("| signal | ROC-AUC | best F1 | F1 at threshold |\n|---|---|---|---|")
     for name, values in signals.items():
         score = np.array([values.get(s, -1.0) for s in ids])

@@ -58,6 +58,19 @@ def test_score_json_contract_and_flags_the_odd_session(trained, tmp_path):
     assert not any(s["anomaly"] for k, s in sessions.items() if k != "request 5555")
 
 
+def test_score_says_which_threshold_it_used(trained, tmp_path):
+    ltlsp, _ = trained
+    (tmp_path / "test.log").write_text(normal_log(5, start=2000))
+    args = ("logs", "score", str(tmp_path / "test.log"), "--model", "web", "--session-key", r"request \d+")
+    plain = [r for r in ltlsp.json_lines(*args) if "session" in r]
+    eager = [r for r in ltlsp.json_lines(*args, "--sensitivity", "4") if "session" in r]
+    assert len(plain) == len(eager) == 5
+    assert plain[0]["threshold"] == pytest.approx(4 * eager[0]["threshold"], rel=1e-3)
+    assert "of 300 sessions" in plain[0]["threshold_basis"] and "sensitivity" not in plain[0]["threshold_basis"]
+    assert eager[0]["threshold_basis"].endswith("/ --sensitivity 4")
+    assert "sessions anomalous; threshold " in ltlsp.run(*args).stdout
+
+
 def test_score_survives_invalid_utf8_binary_and_a_10mb_line(trained, tmp_path):
     ltlsp, _ = trained
     path = tmp_path / "bad.log"

@@ -126,7 +126,10 @@ def cmd_score(args) -> int:
     write = sys.stdout.write
     quote = functools.lru_cache(maxsize=1 << 16)(json.dumps)  # sessions and templates repeat
     flagged = Counter()
+    threshold = ""
     for batch in _stream(stub.Score(_inputs(first, [args.file]), metadata=conn.metadata), conn):
+        if batch.sessions:
+            threshold = f"; threshold {batch.threshold_basis}"
         for r in batch.lines:
             if args.json:
                 write(f'{{"line": {r.line}, "score": {r.score:.4f}, "anomaly": {"true" if r.anomaly else "false"}, '
@@ -137,7 +140,8 @@ def cmd_score(args) -> int:
         for s in batch.sessions:
             if args.json:
                 write(json.dumps({"session": s.session, "score": round(s.score, 4), "anomaly": s.anomaly,
-                                  "lines": s.lines, "reason": s.reason}) + "\n")
+                                  "lines": s.lines, "reason": s.reason, "threshold": round(batch.threshold, 4),
+                                  "threshold_basis": batch.threshold_basis}) + "\n")
             else:
                 flagged["sessions"] += 1
                 if s.anomaly:
@@ -145,7 +149,7 @@ def cmd_score(args) -> int:
                     show_session_alert(s)
     if not args.json:
         out.print(f"{flagged['lines']} anomalous lines; {flagged['anomalous sessions']} of "
-                  f"{flagged['sessions']} sessions anomalous")
+                  f"{flagged['sessions']} sessions anomalous{threshold}", markup=False)
     return 0
 
 

@@ -1,8 +1,9 @@
 """Scoring a stream of lines against a log model: per line, and per session when it closes.
 
-A line's score is the novelty of its template given the session so far; a session's score is the
-largest of its lines' scores and of the missing-event score at the time it is judged. Both are in
-nats and share the threshold (config threshold / sensitivity).
+A line's score is the novelty of its template given the session so far, plus param_weight times
+the surprise of its parameter kinds; a session's score is its judgement by the session model
+(ltlsp.model.logmodel) at the time it is judged. Both are in nats and share the threshold: the
+session model's calibrated one divided by --sensitivity.
 """
 
 import math
@@ -10,8 +11,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ltlsp.model.logmodel import SessionStats, Verdict
-from ltlsp.server.logs.model import LogModel
+from ltlsp.model.logmodel import NO_VERDICT, Judgement, SessionModel, SessionStats, Summary, Verdict
+from ltlsp.server.logs.model import LineCache, LogModel
 from ltlsp.server.logs.sessions import Sessionizer, compile_key
 
 MAX_OPEN_SESSIONS = 20_000     # beyond this the least recently active session is closed
@@ -49,9 +50,15 @@ class OpenSession:
     arrived: float = field(default_factory=time.monotonic)  # when its first line reached us
     present_key: tuple[int, ...] = ()
     start: float | None = None
-    worst: Verdict = field(default_factory=lambda: Verdict(0.0, -1, ""))
+    worst: Verdict = field(default_factory=lambda: NO_VERDICT)
+    param: float = 0.0                         # nats of its least usual parameter kind
     lines: int = 0
     missing_reported: bool = False
+
+    def summary(self, elapsed: float | None) -> Summary:
+        delays = {k: None if t is None or self.start is None else max(t - self.start, 0.0)
+                  for k, t in self.first_seen.items()}
+        return Summary(delays, dict(self.occurrences), elapsed, self.param)
 
 
 class Scorer:
@@ -59,25 +66,34 @@ class Scorer:
         if not (sensitivity > 0 and math.isfinite(sensitivity)):
             raise ValueError(f"--sensitivity must be a positive number, not {sensitivity}")
         self.model = model
-        self.stats: SessionStats = model.stats_for(session_key)
+        self.known: SessionModel
+        self.known, self.fitted = model.session_model(session_key)  # fitted: new, worth saving
+        self.stats: SessionStats = self.known.stats
         self.sessionizer = Sessionizer(compile_key(session_key))
-        self.threshold = model.cfg.threshold / sensitivity
-        self.learn = learn                  # watch: closed normal sessions join the statistics
+        self.sensitivity = sensitivity
+        self.threshold = self.known.threshold.nats / sensitivity
+        self.param_weight = model.cfg.param_weight
+        self.learn = learn                  # watch: closed normal sessions join the replay buffer
         self.learned = 0
-        self._to_learn: list[OpenSession] = []
+        self._to_learn: list[tuple[Summary, float]] = []
         self.sessions: OrderedDict[str, OpenSession] = OrderedDict()
         self.clock: float | None = None     # latest timestamp seen: the log's own "now"
-        self._templates: dict = {}
+        self._cache = LineCache()
+
+    def threshold_basis(self) -> str:
+        """Which threshold is in use, and why, for people."""
+        shifted = f", / --sensitivity {self.sensitivity:g}" if self.sensitivity != 1 else ""
+        return f"{self.known.threshold.nats:.2f} nats ({self.known.threshold.basis}){shifted}"
 
     def line(self, source: str, number: int, text: str) -> LineResult:
-        parsed = self.model.parse(text, self._templates)
+        parsed = self.model.parse(text, self._cache)
         if parsed.timestamp is not None:
             self.clock = parsed.timestamp if self.clock is None else max(self.clock, parsed.timestamp)
         session = self._session(self.sessionizer.session_of(source, text))
         k = parsed.template
-        score = 0.0
+        novelty = 0.0
         if k not in session.present or k < 0:
-            score = self.stats.novelty(k, session.present_key)
+            novelty = self.stats.novelty(k, session.present_key)
             if k >= 0:
                 session.first_seen[k] = parsed.timestamp
                 session.present.add(k)
@@ -87,13 +103,16 @@ class Scorer:
         session.occurrences[k] = session.occurrences.get(k, 0) + 1
         if session.start is None:
             session.start = parsed.timestamp
-        if score > session.worst.score:
-            session.worst = Verdict(score, k, "novel")
+        if novelty > session.worst.score:
+            session.worst = Verdict(novelty, k, "novel")
+        if parsed.param > session.param:
+            session.param = parsed.param
         if k < 0 and not session.unseen_text:
             session.unseen_text = parsed.text
+        score = novelty + self.param_weight * parsed.param
         anomaly = score > self.threshold
         return LineResult(number, score, anomaly, k, parsed.text, session.id,
-                          self._novel_reason(k, score) if anomaly else "")
+                          self._line_reason(k, novelty, parsed.param) if anomaly else "")
 
     def _session(self, sid: str) -> OpenSession:
         session = self.sessions.get(sid)
@@ -105,17 +124,23 @@ class Scorer:
             self.sessions.move_to_end(sid)
         return session
 
-    def _novel_reason(self, k: int, score: float) -> str:
+    def _line_reason(self, k: int, novelty: float, param: float) -> str:
         if k < 0:
             return "a message never seen in training"
-        share = self.stats.share(k)
-        return f"template seen in {share:.2%} of training sessions, unexplained by this session (p={math.exp(-score):.3g})"
+        reasons = []
+        if novelty:
+            reasons.append(f"template seen in {self.stats.share(k):.2%} of training sessions, "
+                           f"unexplained by this session (p={math.exp(-novelty):.3g})")
+        if param:
+            reasons.append(f"a parameter of a kind this template rarely has (p={math.exp(-param):.3g})")
+        return "; ".join(reasons)
 
     def judge(self, session: OpenSession) -> SessionResult:
-        """The session's verdict now: its worst line, or an expected event that is overdue."""
+        """The session's verdict now: its least explained line, an expected event that is
+        overdue, and the tie-breakers (counts, parameter kinds)."""
         elapsed = self.elapsed(session)
-        missing = self.stats.missing(session.present, elapsed)
-        worst = self._unexplained(session)
+        judged = self.judgement(session)
+        worst, missing, counted = judged.unexplained, judged.missing, judged.count
         unusual = self.model.template_text(worst.template) or f"never seen: {session.unseen_text}"
         reason = worst.why and f"unusual line: {unusual}"
         if missing.score > worst.score:
@@ -123,13 +148,18 @@ class Scorer:
             reason = (f"missing: {self.model.template_text(missing.template)!r} appears in "
                       f"{self.stats.share(missing.template):.1%} of sessions within "
                       f"{self.stats.typical_delay(missing.template):.0f} s; not seen after {elapsed:.0f} s")
-        counted = self.stats.count_surprise(session.occurrences)
-        score = worst.score + self.model.cfg.count_weight * counted.score
-        if counted.score and not reason:
+        if not reason and counted.score and counted.score >= judged.param:
             reason = (f"unusual count: {self.model.template_text(counted.template)!r} "
                       f"{session.occurrences[counted.template]} times")
-        return SessionResult(session.id, score, score > self.threshold, session.lines, reason,
+        elif not reason and judged.param:
+            reason = f"a parameter of an unusual kind (p={math.exp(-judged.param):.3g})"
+        return SessionResult(session.id, judged.score, judged.score > self.threshold, session.lines, reason,
                              worst.template if worst.template >= 0 else counted.template)
+
+    def judgement(self, session: OpenSession) -> Judgement:
+        """Each part of the session's score (its unseen message, if any, explains nothing)."""
+        unseen = session.worst if session.worst.template < 0 else NO_VERDICT
+        return self.stats.judge(session.present_key, session.occurrences, self.elapsed(session), session.param, unseen)
 
     def still_unusual(self, session_id: str, k: int) -> bool:
         """Whether template k is still unexplained by the rest of its session (or it ended)."""
@@ -146,37 +176,22 @@ class Scorer:
             return time.monotonic() - session.arrived
         return None if session.start is None or self.clock is None else self.clock - session.start
 
-    def _unexplained(self, session: OpenSession) -> Verdict:
-        """The least explained template given all the others in the session. Unlike the line
-        scores (which see only the past), a group of rare templates that always come together,
-        such as the steps of a replication, explains its own first member here."""
-        worst = Verdict(0.0, -1, "")
-        for k in session.present:
-            others = tuple(u for u in session.present_key if u != k)
-            score = self.stats.novelty(k, others)
-            if score > worst.score:
-                worst = Verdict(score, k, "novel")
-        if session.worst.template < 0 and session.worst.score > worst.score:
-            worst = session.worst  # an unseen message explains nothing
-        return worst
-
     def close(self, session: OpenSession) -> SessionResult:
-        """Judge a session that has ended; while learning, a normal one updates the statistics
-        (continual learning: exact counts, so new and remembered sessions weigh the same)."""
+        """Judge a session that has ended; while learning, a normal one joins the replay buffer
+        with its score, which is held out (the statistics do not count it yet)."""
         verdict = self.judge(session)
         if self.learn and not verdict.anomaly and session.present:
-            self._to_learn.append(session)
+            self._to_learn.append((session.summary(self.elapsed(session)), verdict.score))
         return verdict
 
     def apply_learning(self) -> None:
-        """Add the closed normal sessions to the statistics in one step: the derived tables are
-        rebuilt once per batch rather than once per session."""
+        """Learn the closed normal sessions in one step: the derived tables are rebuilt and the
+        threshold recalibrated once per batch rather than once per session."""
         if not self._to_learn:
             return
         with self.model.lock:
-            for session in self._to_learn:
-                start = next((t for t in session.first_seen.values() if t is not None), None)
-                self.stats.add_summary(session.first_seen, session.occurrences, start)
+            self.known.learn(self._to_learn)
+        self.threshold = self.known.threshold.nats / self.sensitivity
         self.learned += len(self._to_learn)
         self._to_learn = []
 

@@ -126,7 +126,7 @@ class LogsService(pb_grpc.LogsServicer):
             self.models[name] = model
         log.info("trained log model %s on %d lines: %d templates", name, lines, len(model.miner.clusters))
         return pb.TrainReply(lines=lines, templates=len(model.miner.clusters),
-                             sessions=int(model.stats[logmodel.DEFAULT_KEY].n_sessions), path=str(folder))
+                             sessions=int(model.sessions[logmodel.DEFAULT_KEY].stats.n_sessions), path=str(folder))
 
     def _scorer(self, first: pb.LogInput, learn: bool = False) -> "Scorer":
         model = self._model(first.model)
@@ -154,7 +154,10 @@ class LogsService(pb_grpc.LogsServicer):
                 yield batch
         sessions = scorer.finish()
         for start in range(0, len(sessions), BATCH_LINES):
-            yield pb.ScoreBatch(sessions=[_session_pb(s) for s in sessions[start:start + BATCH_LINES]])
+            yield pb.ScoreBatch(sessions=[_session_pb(s) for s in sessions[start:start + BATCH_LINES]],
+                                threshold=scorer.threshold, threshold_basis=scorer.threshold_basis())
+        if scorer.fitted:  # a session key scored for the first time: keep its model and threshold
+            self._save(scorer.model)
 
     @_report_errors
     def Watch(self, request_iterator, context):
@@ -208,15 +211,19 @@ class LogsService(pb_grpc.LogsServicer):
             yield event
 
     def _save_learned(self, scorer: "Scorer") -> None:
-        """Persist what watching learned, so a restarted daemon keeps it."""
-        if not scorer.learned:
+        """Persist what watching learned (and a session key fitted for it), so a restarted daemon
+        keeps it."""
+        if not scorer.learned and not scorer.fitted:
             return
-        model = scorer.model
+        self._save(scorer.model)
+        log.info("log model %s learned %d watched sessions; threshold %s", scorer.model.name, scorer.learned,
+                 scorer.threshold_basis())
+        scorer.learned, scorer.fitted = 0, False
+
+    def _save(self, model: "LogModel") -> None:
         logmodel, _ = _model_side()
         with model.lock:
             logmodel.save(model, logmodel.model_dir(self._root(), model.name))
-        log.info("log model %s learned %d watched sessions", model.name, scorer.learned)
-        scorer.learned = 0
 
     @staticmethod
     def _overdue(scorer: "Scorer") -> list[pb.Alert]:

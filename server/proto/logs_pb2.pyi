@@ -71,12 +71,16 @@ class SessionScore(_message.Message):
     def __init__(self, session: _Optional[str] = ..., score: _Optional[float] = ..., anomaly: _Optional[bool] = ..., lines: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ScoreBatch(_message.Message):
-    __slots__ = ("lines", "sessions")
+    __slots__ = ("lines", "sessions", "threshold", "threshold_basis")
     LINES_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_BASIS_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedCompositeFieldContainer[LineScore]
     sessions: _containers.RepeatedCompositeFieldContainer[SessionScore]
-    def __init__(self, lines: _Optional[_Iterable[_Union[LineScore, _Mapping]]] = ..., sessions: _Optional[_Iterable[_Union[SessionScore, _Mapping]]] = ...) -> None: ...
+    threshold: float
+    threshold_basis: str
+    def __init__(self, lines: _Optional[_Iterable[_Union[LineScore, _Mapping]]] = ..., sessions: _Optional[_Iterable[_Union[SessionScore, _Mapping]]] = ..., threshold: _Optional[float] = ..., threshold_basis: _Optional[str] = ...) -> None: ...
 
 class Alert(_message.Message):
     __slots__ = ("line", "session", "text", "suppressed", "location")
