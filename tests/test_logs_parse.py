@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ltlsp.server.logs.codeloc import fragments
 from ltlsp.server.logs.parse import parse_line
 from ltlsp.server.logs.sessions import Sessionizer, compile_key
 from ltlsp.server.logs.templates import TemplateMiner, mask, variables
@@ -118,8 +119,16 @@ def test_control_characters_and_invalid_text_survive_parsing():
 
 def test_mask_numbers_ips_hex_uuids_and_keeps_keys():
     text = "user=42 from 10.0.0.1:5050 id 123e4567-e89b-12d3-a456-426614174000 at 0x7ffd took 3.5ms ok"
-    assert mask(text) == "user=<*> from <*>:<*> id <*> at <*> took <*> ok"
-    assert variables(text)[:3] == ["42", "10.0.0.1", "5050"]
+    assert mask(text) == "user=<*> from <*> id <*> at <*> took <*> ok"
+    assert variables(text)[:2] == ["42", "10.0.0.1:5050"]
+
+
+def test_mask_keeps_names_with_a_digit_and_merges_runs_units_and_dates():
+    assert mask("proxy via SOCKS5 on eth0 using HTTP/1.1") == "proxy via SOCKS5 on eth0 using HTTP/1.1"
+    assert mask("blocks 12, 13, 14 freed in 12 ms") == "blocks <*> freed in <*>"
+    assert mask("session opened Mon Jan 5 12:00:01 2025 by root") == "session opened <*> by root"
+    assert mask("open /var/log/x.log failed ()") == "open <*> failed (<*>)"
+    assert mask("mail for alice@host.example.com") == "mail for <*>"
 
 
 def test_miner_generalises_and_state_round_trips():
@@ -185,3 +194,9 @@ def test_real_loghub_lines_parse_with_timestamps(system, fmt):
     assert sum(r.format == fmt for r in records) >= 190
     assert sum(r.timestamp is not None for r in records) >= 190
     assert all(r.message for r in records)
+
+
+def test_code_fragments_of_a_template_also_read_names_with_a_digit_as_variables():
+    assert fragments("Deleting block <*> file <*>") == ["Deleting block"]
+    assert fragments("replica checksum mismatch on volume sdb7") == [
+        "replica checksum mismatch on volume sdb7", "replica checksum mismatch on volume"]

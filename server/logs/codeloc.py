@@ -16,15 +16,23 @@ from ltlsp.server.logs.templates import WILDCARD
 
 MIN_FRAGMENT = 8            # shorter constant text matches too much to mean anything
 MAX_FRAGMENTS = 3           # the longest ones are tried, in order
+NAME_WITH_DIGIT = re.compile(r"\S*\d\S*")   # mask() keeps `eth0`, `sdb7` as names; a program may have printed them
 GREP_TIMEOUT_S = 2.0
 COMPONENT = re.compile(r"^[\w.$]+:\s")   # `dfs.DataNode$DataXceiver: ` is the logger, not the message
 
 
 def fragments(template: str) -> list[str]:
-    """The longest constant pieces of a template, e.g. 'Deleting block <*> file <*>' -> ['Deleting block']."""
+    """The longest constant pieces of a template, e.g. 'Deleting block <*> file <*>' -> ['Deleting block'];
+    then those of the template with its names holding a digit taken as variables too."""
     message = COMPONENT.sub("", template)
-    pieces = {p.strip(" :=,;[]()'\"") for p in message.split(WILDCARD)}
-    return sorted((p for p in pieces if len(p) >= MIN_FRAGMENT), key=len, reverse=True)[:MAX_FRAGMENTS]
+    found = _longest_pieces(message.split(WILDCARD))
+    more = _longest_pieces(NAME_WITH_DIGIT.sub(WILDCARD, message).split(WILDCARD))
+    return found + [p for p in more if p not in found]
+
+
+def _longest_pieces(pieces: list[str]) -> list[str]:
+    stripped = {p.strip(" :=,;[]()'\"") for p in pieces}
+    return sorted((p for p in stripped if len(p) >= MIN_FRAGMENT), key=len, reverse=True)[:MAX_FRAGMENTS]
 
 
 class CodeLocator:

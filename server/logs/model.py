@@ -31,7 +31,7 @@ from ltlsp.model.logmodel import (LogModelConfig, ParamKinds, SessionModel, Sess
 from ltlsp.server.errors import FailedPrecondition, NotFound, UserError
 from ltlsp.server.logs.parse import leading_time, parse_line
 from ltlsp.server.logs.sessions import Sessionizer, compile_key
-from ltlsp.server.logs.templates import MAX_TOKENS, SPLIT, WILDCARD, TemplateMiner, mask, variables
+from ltlsp.server.logs.templates import WILDCARD, TemplateMiner, mask, tokenize, variables
 
 FORMAT_VERSION = 2          # 2: replay buffers of sessions, calibrated thresholds, parameter kinds
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -130,7 +130,7 @@ class LogModel:
             return []
         message = parse_line(line[:MAX_LINE_CHARS]).message
         slots = [(i, kind_of(v)) for i, v in enumerate(variables(message)[:MAX_SLOTS])]
-        tokens = SPLIT.split(mask(message).strip())[:MAX_TOKENS]
+        tokens = tokenize(mask(message))
         template = self.miner.clusters[k].tokens
         if len(tokens) == len(template):
             words = [(-1 - i, kind_of(t)) for i, (t, w) in enumerate(zip(tokens, template))
