@@ -150,7 +150,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 # --- index and query ----------------------------------------------------------------------------
 
-def build(folder: Path, embedder: str, root: Path, commit: str) -> int:
+def build(folder: Path, embedder: str, root: Path, commit: str) -> None:
     chunks = repo_chunks(root)
     if not chunks:
         raise UserError(f"{root} has no tracked source files to index")
@@ -169,8 +169,8 @@ def build(folder: Path, embedder: str, root: Path, commit: str) -> int:
     rows = [[c["path"], c["language"], c["chunk"].start_line, c["chunk"].end_line, c["chunk"].symbol]
             for c in chunks]
     (folder / "chunks.json").write_text(json.dumps(rows))
+    # Written last: an index cut short by a crash has none and is built again.
     (folder / "meta.json").write_text(json.dumps({"format": FORMAT, "commit": commit, "chunks": len(rows)}))
-    return len(rows)
 
 
 def check_numpy_forward(texts: list[str], expected: np.ndarray) -> None:

@@ -11,7 +11,8 @@ Never trained on (see the benchmark README in ../shared/bench): CPython's email,
 json and concurrent packages wherever they occur, vendored copies included (filtered by path
 component, by file content hash and by function hash), the CoSQA and Rosetta benchmark code, and
 anything under the benchmark folders. Pairs are split into train/validation by file, so near
-copies inside one module never straddle the split.
+copies inside one module never straddle the split. Java, Go, Rust and JavaScript: corpus_langs.py,
+through the same filter, split and deduplication.
 """
 
 import ast
@@ -22,6 +23,7 @@ import os
 import re
 import sys
 import sysconfig
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,7 @@ MAX_FILE_BYTES = 400_000      # larger .py files are generated tables, not code 
 MAX_CODE_LINES = 80           # the encoder sees at most a few hundred tokens anyway
 MIN_QUERY_WORDS = 3
 MIN_BODY_LINES = 3            # as the benchmark: trivial one-liners make no real queries
+ROSETTA_WINDOW_LINES = 8      # a function sharing this many consecutive lines with a Rosetta solution is out
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Pair:
     code: str         # the positive code
     source: str       # "<root name>:<relative path>", the file it came from
     split: str = ""   # "train" or "validation"
+    lang: str = "python"
 
 
 @dataclass
@@ -58,7 +62,10 @@ class CorpusStats:
     functions_excluded_bench_hash: int = 0
     functions_duplicate: int = 0
     queries_duplicate: int = 0
+    functions_excluded_bench_window: int = 0
+    files_skipped: dict = field(default_factory=dict)      # reason -> files (the other languages)
     pairs_per_root: dict = field(default_factory=dict)
+    lang_sources: list = field(default_factory=list)      # package and version of each other-language root
 
 
 def normalized_hash(code: str) -> str:
@@ -72,7 +79,7 @@ def first_sentence(doc: str) -> str:
     for line in doc.strip().splitlines():
         if not line.strip():
             break
-        if re.match(r"\s*(:param|:returns?|:raises?|Args:|Arguments:|Parameters|Returns?:|>>>)", line):
+        if re.match(r"\s*(:param|:returns?|:raises?|Args:|Arguments:|Parameters|Returns?:|>>>|@\w)", line):
             break
         paragraph.append(line.strip())
     text = re.sub(r"\s+", " ", " ".join(paragraph))
@@ -133,11 +140,32 @@ def default_roots() -> list[tuple[str, Path]]:
     return roots
 
 
+def is_excluded_path(path: Path) -> bool:
+    """True for a file under the benchmark folder (symlinks followed)."""
+    return any(path.resolve().is_relative_to(root.resolve()) for root in EXCLUDED_ROOTS)
+
+
+def rosetta_solutions(bench_data: Path | None = BENCH_DATA) -> list[dict]:
+    """The Rosetta dev solutions, {lang, task, code, ...} in every language; [] without the bench data."""
+    path = bench_data / "similar" / "rosetta-dev.jsonl" if bench_data is not None else None
+    if path is None or not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def window_hashes(code: str, size: int = ROSETTA_WINDOW_LINES) -> set[int]:
+    """Hashes of every run of `size` consecutive non-blank lines, whitespace ignored (in-process only)."""
+    lines = [squeezed for line in code.splitlines() if (squeezed := "".join(line.split()))]
+    return {hash("\n".join(lines[i:i + size])) for i in range(len(lines) - size + 1)}
+
+
 class BenchFilter:
-    """Recognises benchmark code by content: stdlib bench files, their functions, CoSQA, Rosetta."""
+    """Recognises benchmark code by content: stdlib bench files, their functions, CoSQA, Rosetta
+    (whole solutions, their Python functions, and runs of ROSETTA_WINDOW_LINES lines)."""
 
     def __init__(self, stdlib: Path, bench_data: Path | None = BENCH_DATA):
-        self.file_hashes, self.function_hashes = set(), set()
+        self.file_hashes, self.function_hashes, self.window_hashes = set(), set(), set()
+        self.bench_data = bench_data   # corpus_langs adds the functions of the other languages' solutions
         for package in BENCH_PACKAGES:
             for path in sorted((stdlib / package).rglob("*.py")) if (stdlib / package).is_dir() else []:
                 self._add_file(path.read_bytes())
@@ -151,12 +179,11 @@ class BenchFilter:
             for code in json.loads(cosqa.read_text()):
                 self.function_hashes.add(normalized_hash(code))
                 self._add_functions(code)
-        rosetta = bench_data / "similar" / "rosetta-dev.jsonl"
-        if rosetta.is_file():
-            for line in rosetta.read_text().splitlines():
-                row = json.loads(line)
-                if row.get("lang") == "python":
-                    self._add_functions(row["code"])
+        for row in rosetta_solutions(bench_data):
+            self.function_hashes.add(normalized_hash(row["code"]))
+            self.window_hashes |= window_hashes(row["code"])
+            if row.get("lang") == "python":
+                self._add_functions(row["code"])
 
     def _add_file(self, data: bytes):
         if data.strip():     # an empty __init__.py is no evidence of a copy; it would match thousands
@@ -178,6 +205,45 @@ class BenchFilter:
                         self.function_hashes.add(normalized_hash(code))
 
 
+class PairFilter:
+    """Decides which mined files and (query, function) pairs are kept: no benchmark code, no copy of
+    a file, function or query already taken. One instance serves every root and language, so a
+    function or a query is taken once in the whole corpus."""
+
+    def __init__(self, bench: BenchFilter, stats: CorpusStats):
+        self.bench, self.stats = bench, stats
+        self.files, self.functions, self.queries = set(), set(), set()
+
+    def new_file(self, data: bytes) -> bool:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in self.bench.file_hashes:
+            self.stats.files_excluded_bench_content += 1
+            return False
+        if digest in self.files:
+            self.stats.files_duplicate += 1
+            return False
+        self.files.add(digest)
+        return True
+
+    def new_pair(self, query: str, code: str, code_hash: str) -> bool:
+        if code_hash in self.bench.function_hashes:
+            self.stats.functions_excluded_bench_hash += 1
+            return False
+        if not self.bench.window_hashes.isdisjoint(window_hashes(code)):
+            self.stats.functions_excluded_bench_window += 1
+            return False
+        if code_hash in self.functions:
+            self.stats.functions_duplicate += 1
+            return False
+        self.functions.add(code_hash)
+        query_key = query.lower()
+        if query_key in self.queries:         # generic docs ("Return the name") would be
+            self.stats.queries_duplicate += 1  # false in-batch negatives of each other
+            return False
+        self.queries.add(query_key)
+        return True
+
+
 def _iter_python_files(root: Path):
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.endswith(".dist-info"))
@@ -186,27 +252,34 @@ def _iter_python_files(root: Path):
                 yield Path(dirpath) / name
 
 
-def _validation_file(source: str, validation_percent: float) -> bool:
+def in_validation(source: str, validation_percent: float) -> bool:
+    """The split by file: a stable share of source files (never single functions) is held out."""
     return int(hashlib.sha256(source.encode()).hexdigest()[:8], 16) % 10_000 < validation_percent * 100
 
 
+def default_bench_filter() -> BenchFilter:
+    return BenchFilter(Path(sysconfig.get_paths()["stdlib"]))
+
+
 def mine_pairs(roots=None, bench: BenchFilter | None = None, validation_percent: float = 5.0,
-               code_pair_every: int = 6, max_pairs_per_package: int = 4000) -> tuple[list[Pair], CorpusStats]:
+               code_pair_every: int = 6, max_pairs_per_package: int = 4000,
+               keep: PairFilter | None = None) -> tuple[list[Pair], CorpusStats]:
     """Walk the roots and return deduplicated pairs (with their split) and the mining statistics.
 
     roots: (name, folder) pairs, default_roots() when None.
     bench: the content filter, built from this interpreter's stdlib and the bench data when None.
     code_pair_every: one documented function in this many also yields a renamed-locals pair.
     max_pairs_per_package: cap per top-level package, so torch or sympy cannot dominate.
+    keep: the filter shared with other miners (its bench and stats are used); a fresh one when None.
     """
     roots = default_roots() if roots is None else roots
-    bench = BenchFilter(Path(sysconfig.get_paths()["stdlib"])) if bench is None else bench
-    stats = CorpusStats()
-    pairs, seen_files, seen_functions, seen_queries, per_package = [], set(), set(), set(), {}
+    keep = keep if keep is not None else PairFilter(bench or default_bench_filter(), CorpusStats())
+    stats = keep.stats
+    pairs, per_package = [], {}
     for root_name, root in roots:
         root_pairs = 0
         for path in _iter_python_files(root):
-            if any(path.resolve().is_relative_to(r) for r in EXCLUDED_ROOTS):
+            if is_excluded_path(path):
                 continue
             stats.files_seen += 1
             relative = path.relative_to(root)
@@ -219,14 +292,8 @@ def mine_pairs(roots=None, bench: BenchFilter | None = None, validation_percent:
                 data = path.read_bytes()
             except OSError:
                 continue
-            digest = hashlib.sha256(data).hexdigest()
-            if digest in bench.file_hashes:
-                stats.files_excluded_bench_content += 1
+            if not keep.new_file(data):
                 continue
-            if digest in seen_files:
-                stats.files_duplicate += 1
-                continue
-            seen_files.add(digest)
             try:
                 source = data.decode("utf-8")
                 tree = ast.parse(source)
@@ -235,7 +302,7 @@ def mine_pairs(roots=None, bench: BenchFilter | None = None, validation_percent:
                 continue
             package = f"{root_name}:{relative.parts[0].removesuffix('.py')}"
             source_name = f"{root_name}:{relative.as_posix()}"
-            split = "validation" if _validation_file(source_name, validation_percent) else "train"
+            split = "validation" if in_validation(source_name, validation_percent) else "train"
             lines = source.splitlines()
             for node in ast.walk(tree):
                 if per_package.get(package, 0) >= max_pairs_per_package:
@@ -251,18 +318,8 @@ def mine_pairs(roots=None, bench: BenchFilter | None = None, validation_percent:
                 if code is None or len(query.split()) < MIN_QUERY_WORDS:
                     continue
                 code_hash = normalized_hash(code)
-                if code_hash in bench.function_hashes:
-                    stats.functions_excluded_bench_hash += 1
+                if not keep.new_pair(query, code, code_hash):
                     continue
-                if code_hash in seen_functions:
-                    stats.functions_duplicate += 1
-                    continue
-                seen_functions.add(code_hash)
-                query_key = query.lower()
-                if query_key in seen_queries:           # generic docs ("Return the name") would
-                    stats.queries_duplicate += 1        # be false in-batch negatives of each other
-                    continue
-                seen_queries.add(query_key)
                 pairs.append(Pair(query, "query", code, source_name, split))
                 per_package[package] = per_package.get(package, 0) + 1
                 root_pairs += 1
@@ -285,17 +342,20 @@ def installed_distributions() -> list[dict]:
 
 def build_manifest(roots, pairs: list[Pair], stats: CorpusStats) -> dict:
     """What the corpus was made of, to be saved as manifest.json beside the weights."""
+    counts = asdict(stats)
     return {
         "python": sys.version.split()[0],
         "roots": [name for name, _ in roots],  # this interpreter's sysconfig folders, named
         "site_packages_distributions": installed_distributions(),
+        "other_language_sources": counts.pop("lang_sources"),
         "counts": {
+            "pairs_per_lang": dict(Counter(p.lang for p in pairs)),
             "pairs_train": sum(p.split == "train" for p in pairs),
             "pairs_validation": sum(p.split == "validation" for p in pairs),
             "pairs_code_code": sum(p.query_kind == "code" for p in pairs),
             "files_train": len({p.source for p in pairs if p.split == "train"}),
             "files_validation": len({p.source for p in pairs if p.split == "validation"}),
-            **asdict(stats),
+            **counts,
         },
         "excluded_sources": {
             "bench_packages_anywhere": list(BENCH_PACKAGES),
@@ -303,7 +363,8 @@ def build_manifest(roots, pairs: list[Pair], stats: CorpusStats) -> dict:
             "content_filters": ["sha256 of CPython bench package files",
                                 "whitespace-free hash of every function in them",
                                 "CoSQA dev code (bench/cosqa/code_idx_map.txt)",
-                                "Rosetta dev python solutions (bench/similar/rosetta-dev.jsonl)"],
+                                "Rosetta dev solutions (bench/similar/rosetta-dev.jsonl): whole, their "
+                                "functions, and any %d-line run of them" % ROSETTA_WINDOW_LINES],
             "skipped_dirs": sorted(SKIPPED_DIRS),
             "skipped_files": "test_*.py, files over %d bytes" % MAX_FILE_BYTES,
         },

@@ -34,7 +34,8 @@ import torch
 from .batching import topic_batches, topic_clusters
 from .checkpoint import MANIFEST, load_checkpoint, save_checkpoint, write_metrics
 from .config import EncoderConfig
-from .corpus import build_manifest, default_roots, mine_pairs
+from .corpus import build_manifest, default_roots
+from .corpus_langs import LANGS, mine_corpus, parse_langs
 from .dynamics import flow_matching_loss, ode_matching_loss
 from .losses import info_nce, similarity_distillation
 from .regularizers import epps_pulley
@@ -81,6 +82,9 @@ def parse_args(argv=None):
     p.add_argument("--stdlib-only", action="store_true", help="mine only the standard library (quick runs)")
     p.add_argument("--source", type=Path, action="append", default=[],
                    help="mine this folder of Python code instead of the stdlib and site-packages (repeatable)")
+    p.add_argument("--langs", type=parse_langs, default=LANGS,
+                   help="languages to mine, comma-separated (default: all; the others' sources are the "
+                        "Debian-installed JDK, Go, Rust and JavaScript ones found on this machine)")
     p.add_argument("--init", type=Path, default=None,
                    help="continue training this model directory (its tokenizer and architecture are kept)")
     p.add_argument("--seed", type=int, default=0)
@@ -154,7 +158,7 @@ def load_corpus(args):
         roots = [(f"source[{i}]", folder) for i, folder in enumerate(args.source)]
     else:
         roots = default_roots()[:1] if args.stdlib_only else default_roots()
-    pairs, stats = mine_pairs(roots)
+    pairs, stats = mine_corpus(roots, args.langs)
     manifest = build_manifest(roots, pairs, stats)
     train_pairs = [p for p in pairs if p.split == "train"]
     val_pairs = [p for p in pairs if p.split == "validation" and p.query_kind == "query"]

@@ -87,7 +87,7 @@ def run_training(tmp_path, *extra, out_name="model"):
     write_sources(source)
     result = subprocess.run(
         [sys.executable, "-m", "ltlsp.model.train", "--out", str(out), "--source", str(source),
-         "--steps", "12", "--eval-every", "6", "--batch-size", "16", "--vocab-size", "400",
+         "--langs", "python", "--steps", "12", "--eval-every", "6", "--batch-size", "16", "--vocab-size", "400",
          "--d-model", "32", "--n-heads", "2", "--d-ff", "64", "--latent-dim", "16", "--embed-dim", "16",
          "--max-tokens", "64", "--train-tokens", "48", "--threads", "1", "--warmup-steps", "2", *extra],
         capture_output=True, text=True, timeout=240)
@@ -130,7 +130,14 @@ def test_a_corpus_too_small_is_refused_clearly(tmp_path):
     source = tmp_path / "src"
     write_sources(source, n_files=3)
     result = subprocess.run([sys.executable, "-m", "ltlsp.model.train", "--out", str(tmp_path / "m"),
-                             "--source", str(source), "--no-teacher"], capture_output=True, text=True,
-                            timeout=120)
+                             "--source", str(source), "--langs", "python", "--no-teacher"],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "corpus is too small" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_language_is_refused_naming_the_choices(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ltlsp.model.train", "--out", str(tmp_path / "m"),
+                             "--langs", "python,cobol"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown language cobol" in result.stderr
+    assert "python,java,go,rust,javascript" in result.stderr and "Traceback" not in result.stderr
