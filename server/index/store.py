@@ -205,14 +205,14 @@ class RepoIndex:
         try:
             if json.loads(stamp.read_text())["generation"] == generation:
                 index = faiss.read_index(str(self.faiss_path))
-                if index.d == self.dim and index.ntotal == self.chunk_count():
+                if index.d == self.dim and index.ntotal == self.chunk_count() and _holds_float16(index):
                     return index
         except (OSError, ValueError, KeyError, RuntimeError):
             pass  # missing or unreadable cache: rebuild below
         return self._rebuild_faiss()
 
     def _rebuild_faiss(self) -> faiss.IndexIDMap2:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        index = _new_faiss(self.dim)
         cursor = self._db.execute("SELECT chunk_id, vector FROM vectors ORDER BY chunk_id")
         while rows := cursor.fetchmany(8192):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -472,6 +472,20 @@ def fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_w
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
     best = (dense_weight + lexical_weight) / (k + 1)
     return sorted(((i, s / best) for i, s in fused.items()), key=lambda item: -item[1])
+
+
+def _new_faiss(dim: int) -> faiss.IndexIDMap2:
+    """Exhaustive inner product over float16 copies of the vectors: half the memory of float32
+    (51 MB less at 100k chunks of 256 dimensions) and a faster scan, cosines within ~5e-4."""
+    return faiss.IndexIDMap2(faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
+                                                        faiss.METRIC_INNER_PRODUCT))
+
+
+def _holds_float16(index: faiss.IndexIDMap2) -> bool:
+    """Whether a cache file is of _new_faiss()'s kind (an older ltlsp wrote float32 ones)."""
+    inner = faiss.downcast_index(index.index)
+    return (isinstance(inner, faiss.IndexScalarQuantizer) and inner.metric_type == faiss.METRIC_INNER_PRODUCT
+            and inner.sq.qtype == faiss.ScalarQuantizer.QT_fp16)
 
 
 def _mostly_overlaps(a: StoredHit, b: StoredHit) -> bool:
