@@ -31,7 +31,7 @@ from ltlsp.model.logmodel import (LogModelConfig, ParamKinds, SessionModel, Sess
 from ltlsp.server.errors import FailedPrecondition, NotFound, UserError
 from ltlsp.server.logs.parse import leading_time, parse_line
 from ltlsp.server.logs.sessions import Sessionizer, compile_key
-from ltlsp.server.logs.templates import WILDCARD, TemplateMiner, mask, tokenize, variables
+from ltlsp.server.logs.templates import WILDCARD, TemplateMiner, mask, shape, tokenize, variables
 
 FORMAT_VERSION = 2          # 2: replay buffers of sessions, calibrated thresholds, parameter kinds
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -63,7 +63,7 @@ class ParsedLine:
 
 @dataclass
 class LineCache:
-    """What a scorer remembers of lines it read: a line's shape (the whole line masked) gives its
+    """What a scorer remembers of lines it read: a line's shape (templates.shape()) gives its
     template and the way to read its time; its kind shape (the line without digits and hex
     letters) gives the nats of its parameter kinds."""
     shapes: dict[str, tuple[int, str, int]] = field(default_factory=dict)
@@ -113,10 +113,10 @@ class LogModel:
         cache: dict[bytes, tuple[int, list]] = {}
         slots = []
         for line, k in zip(self.replay, self.replay_templates):
-            shape = kind_shape(line)
-            hit = cache.get(shape)
+            kinds = kind_shape(line)
+            hit = cache.get(kinds)
             if hit is None or hit[0] != k:
-                hit = cache[shape] = (k, self._param_slots(line, k))
+                hit = cache[kinds] = (k, self._param_slots(line, k))
             slots.append(hit[1])
         self.kinds = ParamKinds()
         for k, line_slots in zip(self.replay_templates, slots):
@@ -179,8 +179,8 @@ class LogModel:
         seen before costs one regex substitution, one translation and two lookups instead of a
         full parse (see LineCache)."""
         line = line[:MAX_LINE_CHARS]
-        shape = mask(line)
-        known = cache.shapes.get(shape)
+        line_shape = shape(line)
+        known = cache.shapes.get(line_shape)
         if known is not None:
             k, text, time_format = known
             stamp = leading_time(line, time_format) if time_format >= 0 else parse_line(line).timestamp
@@ -191,12 +191,12 @@ class LogModel:
             k, text = (cluster.id, cluster.template) if cluster else (-1, masked)
             stamp = record.timestamp
             if len(cache.shapes) < MAX_CACHED:
-                cache.shapes[shape] = (k, text, record.time_format)
+                cache.shapes[line_shape] = (k, text, record.time_format)
         return ParsedLine(k, text, stamp, self._param_nats(line, k, cache) if k >= 0 else 0.0)
 
     def _param_nats(self, line: str, k: int, cache: LineCache) -> float:
-        shape = kind_shape(line)
-        known = cache.kinds.get(shape)
+        kinds = kind_shape(line)
+        known = cache.kinds.get(kinds)
         if known is not None and known[0] == k:
             return known[1]
         seen = cache.kind_shapes.get(k, 0)
@@ -204,7 +204,7 @@ class LogModel:
             return 0.0  # its parameters vary in kind at every line: no kind is unusual there
         nats = self.kinds.surprise(k, self._param_slots(line, k))
         if len(cache.kinds) < MAX_CACHED:
-            cache.kinds[shape] = (k, nats)
+            cache.kinds[kinds] = (k, nats)
             cache.kind_shapes[k] = seen + 1
         return nats
 
