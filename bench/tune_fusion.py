@@ -1,11 +1,14 @@
-"""Tune the hybrid ranking (weighted reciprocal-rank fusion) on the stdlib code-search dev sets.
+"""Tune the hybrid ranking (weighted reciprocal-rank fusion) on the dev sets: the seven stdlib
+code-search packages, pooled, and CoSQA dev.
 
-    python bench/tune_fusion.py [--devsets DIR]
+    python bench/tune_fusion.py [--devsets DIR] [--no-cosqa]
 
-Indexes each dev set with the real CLI, then, in-process, takes the dense and lexical ranked
-lists of every query once and scores fusions over a grid of weights with the shared
-benchmark's own hit rule. Prints pooled MRR@10 per setting, dense and lexical alone first.
-The chosen constants live in server/index/store.py.
+Indexes each dev set with the real CLI (CoSQA's 6,267 functions one per file, as its eval script
+lays them out, kept in DIR/cosqa), then, in-process, takes the dense and lexical ranked lists of
+every query once and scores fusions over a grid of weights with the shared benchmarks' own hit
+rules. Prints MRR@10 per setting on each benchmark, dense and lexical alone first, and the worst
+of each setting's ratios to the better part (hybrid must not lose on any benchmark). The chosen
+constants live in server/index/store.py.
 """
 
 import argparse
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "bench"
@@ -25,54 +29,87 @@ from code_search import PACKAGES, build_devsets  # noqa: E402
 FETCH = 200
 
 
-def shared_hit_rule():
-    """first_hit(results, query) from the shared eval script (its hit rule, unchanged)."""
+def shared_module(relative: str):
+    """A shared benchmark script as a module (its hit rule and loaders, unchanged)."""
     sys.path.insert(0, str(SHARED))
-    spec = importlib.util.spec_from_file_location("eval_code_search", SHARED / "code" / "eval_code_search.py")
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, SHARED / relative)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.first_hit, module.read_jsonl
+    return module
+
+
+def cli(env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "ltlsp.server.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def stdlib_sets(devsets: Path) -> list[tuple[Path, list, Callable]]:
+    """(tree, queries, rank of the first hit in [hit dicts] for a query) of each stdlib package."""
+    build_devsets(devsets)
+    code = shared_module("code/eval_code_search.py")
+    return [(devsets / package / "tree", code.read_jsonl(devsets / package / "queries.jsonl"), code.first_hit)
+            for package in PACKAGES]
+
+
+def cosqa_set(devsets: Path) -> tuple[Path, list, Callable]:
+    cosqa = shared_module("cosqa/eval_cosqa.py")
+    files, queries = cosqa.load(SHARED / "cosqa" / "code_idx_map.txt", SHARED / "cosqa" / "cosqa-retrieval-dev-500.json")
+    tree = devsets / "cosqa"
+    if not (tree / ".git").is_dir():
+        cosqa.materialize(files, str(tree), "CoSQA code corpus, one function per file")
+
+    def first_hit(hits: list[dict], query: dict) -> int:
+        return next((rank for rank, hit in enumerate(hits, 1) if hit["path"] == query["path"]), 0)
+    return tree, queries, first_hit
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devsets", type=Path, default=Path("devsets"))
+    parser.add_argument("--no-cosqa", action="store_true", help="tune on the stdlib sets only")
     args = parser.parse_args()
-    build_devsets(args.devsets)
-    first_hit, read_jsonl = shared_hit_rule()
+    benchmarks = {"stdlib": stdlib_sets(args.devsets)}
+    if not args.no_cosqa:
+        benchmarks["cosqa"] = [cosqa_set(args.devsets)]
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, LTLSP_RUNTIME_DIR=f"{tmp}/run", LTLSP_DATA_DIR=f"{tmp}/data")
-        for package in PACKAGES:
-            subprocess.run([sys.executable, "-m", "ltlsp.server.cli", "index", str(args.devsets / package / "tree")],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([sys.executable, "-m", "ltlsp.server.cli", "stop"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        for sets in benchmarks.values():
+            for tree, _, _ in sets:
+                cli(env, "index", str(tree))
+        cli(env, "stop")
         os.environ["LTLSP_DATA_DIR"] = f"{tmp}/data"
         from ltlsp.model import Encoder
         from ltlsp.server.index.store import Filters, RepoIndex, fuse, index_dir
         from ltlsp.server.paths import data_dir
 
         encoder = Encoder.load(os.environ.get("LTLSP_MODEL") or None)
-        cases = []  # (index, query, dense list, lexical list)
-        for package in PACKAGES:
-            root = (args.devsets / package / "tree").resolve()
-            index = RepoIndex(index_dir(data_dir(), root), root, encoder.model_id, encoder.dim)
-            queries = read_jsonl(args.devsets / package / "queries.jsonl")
-            vectors = encoder.encode([q["query"] for q in queries], kind="query")
-            cases += [(index, q, *index.candidates(v, q["query"], FETCH)) for q, v in zip(queries, vectors)]
+        cases = {}  # benchmark -> [(index, query, rank rule, dense list, lexical list)]
+        for name, sets in benchmarks.items():
+            cases[name] = []
+            for tree, queries, first_hit in sets:
+                root = tree.resolve()
+                index = RepoIndex(index_dir(data_dir(), root), root, encoder.model_id, encoder.dim)
+                vectors = encoder.encode([q["query"] for q in queries], kind="query")
+                cases[name] += [(index, q, first_hit, *index.candidates(v, q["query"], FETCH))
+                                for q, v in zip(queries, vectors)]
 
-        def mrr(rank_of) -> float:
+        def mrr(name: str, rank_of) -> float:
             ranks = [first_hit([{"path": h.path, "start_line": h.start_line, "end_line": h.end_line}
                                 for h in index.collect(rank_of(d, l), 10, Filters())], q)
-                     for index, q, d, l in cases]
+                     for index, q, first_hit, d, l in cases[name]]
             return sum(1 / r for r in ranks if r) / len(ranks)
 
-        print(f"{len(cases)} queries; pooled MRR@10")
-        print(f"dense alone    {mrr(lambda d, l: d):.3f}")
-        print(f"lexical alone  {mrr(lambda d, l: l):.3f}")
-        for dense_weight, k in itertools.product((0.1, 0.2, 0.3, 0.5, 0.75, 1.0), (5, 20, 60)):
-            score = mrr(lambda d, l: fuse(d, l, dense_weight, 1.0, k))
-            print(f"fused  dense weight {dense_weight:<4} lexical 1.0  k {k:<3} {score:.3f}")
+        names = list(cases)
+        print("MRR@10; " + ", ".join(f"{n}: {len(cases[n])} queries" for n in names))
+        print(f"{'setting':<34}" + "".join(f"{n:>9}" for n in names) + "  worst vs better part")
+        dense = {n: mrr(n, lambda d, l: d) for n in names}
+        lexical = {n: mrr(n, lambda d, l: l) for n in names}
+        print(f"{'dense alone':<34}" + "".join(f"{dense[n]:9.3f}" for n in names))
+        print(f"{'lexical alone':<34}" + "".join(f"{lexical[n]:9.3f}" for n in names))
+        for dense_weight, k in itertools.product((0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0), (5, 20, 60)):
+            fused = {n: mrr(n, lambda d, l: fuse(d, l, dense_weight, 1.0, k)) for n in names}
+            worst = min(fused[n] / max(dense[n], lexical[n]) for n in names)
+            print(f"{f'fused dense {dense_weight} lexical 1.0 k {k}':<34}"
+                  + "".join(f"{fused[n]:9.3f}" for n in names) + f"  {worst:.3f}")
     return 0
 
 
