@@ -25,9 +25,10 @@ from ltlsp.server.index.chunking import Chunk
 SCHEMA_VERSION = 2
 
 # Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, tuned with
-# bench/tune_fusion.py on the stdlib dev sets (pooled MRR@10 with the shipped model: lexical
-# 0.402, dense 0.050, fused 0.403; equal weights with k=60 gave 0.211). Retune when the model
-# changes. FTS5 column weights favour a match in the symbol or path.
+# bench/tune_fusion.py (MRR@10 with the shipped model, stdlib pooled / CoSQA: lexical 0.402 /
+# 0.305, dense 0.315 / 0.227, these constants 0.417 / 0.324; dense weight 0.75 would give 0.451 /
+# 0.355 but is not yet checked on Rosetta similar code, where lexical carries the hybrid).
+# Retune when the model changes. FTS5 column weights favour a match in the symbol or path.
 RRF_K = 5
 DENSE_WEIGHT = 0.2
 LEXICAL_WEIGHT = 1.0
