@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "bench"
 sys.path.insert(0, str(HERE))
 from code_search import PACKAGES, build_devsets  # noqa: E402
+from common import SHARED, private_daemon  # noqa: E402
 
 FETCH = 200
 
@@ -36,10 +36,6 @@ def shared_module(relative: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def cli(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "ltlsp.server.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 def stdlib_sets(devsets: Path) -> list[tuple[Path, list, Callable]]:
@@ -71,12 +67,12 @@ def main() -> int:
     if not args.no_cosqa:
         benchmarks["cosqa"] = [cosqa_set(args.devsets)]
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, LTLSP_RUNTIME_DIR=f"{tmp}/run", LTLSP_DATA_DIR=f"{tmp}/data")
-        for sets in benchmarks.values():
-            for tree, _, _ in sets:
-                cli(env, "index", str(tree))
-        cli(env, "stop")
-        os.environ["LTLSP_DATA_DIR"] = f"{tmp}/data"
+        with private_daemon(Path(tmp)) as env:  # stopped before the indexes are opened here
+            for sets in benchmarks.values():
+                for tree, _, _ in sets:
+                    subprocess.run([sys.executable, "-m", "ltlsp.server.cli", "index", str(tree)], env=env,
+                                   check=True, stdout=subprocess.DEVNULL)
+        os.environ["LTLSP_DATA_DIR"] = env["LTLSP_DATA_DIR"]
         from ltlsp.model import Encoder
         from ltlsp.server.index.store import Filters, RepoIndex, fuse, index_dir
         from ltlsp.server.paths import data_dir

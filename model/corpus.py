@@ -30,7 +30,7 @@ from pathlib import Path
 BENCH_PACKAGES = ("email", "asyncio", "http", "xml", "logging", "json", "concurrent")
 # The benchmark folder beside the repository (or LTLSP_SHARED): its data is read only to be excluded.
 SHARED = Path(os.environ.get("LTLSP_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-EXCLUDED_ROOTS = (SHARED,)
+EXCLUDED_ROOTS = (SHARED.resolve(),)   # resolved once: every mined file is checked against them
 BENCH_DATA = SHARED / "bench"
 SKIPPED_DIRS = {"test", "tests", "testing", "__pycache__", "site-packages", "dist-packages",
                 "lib-dynload", "_bundled", "idle_test"}
@@ -142,7 +142,8 @@ def default_roots() -> list[tuple[str, Path]]:
 
 def is_excluded_path(path: Path) -> bool:
     """True for a file under the benchmark folder (symlinks followed)."""
-    return any(path.resolve().is_relative_to(root.resolve()) for root in EXCLUDED_ROOTS)
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root) for root in EXCLUDED_ROOTS)
 
 
 def rosetta_solutions(bench_data: Path | None = BENCH_DATA) -> list[dict]:

@@ -143,7 +143,8 @@ class TemplateMiner:
         leaf = self._leaf(tokens, create=False) or []
         best = self._best(leaf, tokens, SIMILARITY)
         if best is None:
-            others = [cid for cid in self._by_length.get(len(tokens), ()) if cid not in leaf]
+            in_leaf = set(leaf)
+            others = [cid for cid in self._by_length.get(len(tokens), ()) if cid not in in_leaf]
             best = self._best(others, tokens, CROSS_SIMILARITY)
         return best
 
