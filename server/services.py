@@ -76,7 +76,7 @@ def _ranked(index, encoder, request, text: str, kind: str, filters: Filters) -> 
     """Search by the request's mode: the encoder's vector, the lexical terms, or both."""
     top_k = _top_k(request.top_k)
     vector = encoder.encode([text], kind=kind)[0] if request.mode != pb.LEXICAL else None
-    return index.search(top_k, vector, text if request.mode != pb.DENSE else "", filters)
+    return index.search(top_k, vector, text if request.mode != pb.DENSE else "", filters, kind)
 
 
 def _language(request) -> str:

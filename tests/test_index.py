@@ -16,7 +16,7 @@ from conftest import git, make_repo
 from ltlsp.server.errors import NotFound
 from ltlsp.server.index import gitrepo, lexical
 from ltlsp.server.index.chunking import line_windows
-from ltlsp.server.index.store import FileEntry, Filters, RepoIndex
+from ltlsp.server.index.store import CONTENT_VERSION, FileEntry, Filters, RepoIndex
 
 DIM = 8
 
@@ -124,7 +124,27 @@ def test_a_new_model_drops_the_old_vectors(tmp_path):
     new = RepoIndex(folder, repo, "model-b", DIM)
     assert new.chunk_count() == 0 and new.meta("model_id") == "model-b"
     assert any("encoder changed" in n for n in new.notices)
+    new.replace_files([file_entry("a.py", "alpha\n", 1)])  # ids of the dropped chunks come again
+    assert [h.path for h in new.search(5, text="alpha")] == ["a.py"]
     new.close()
+
+
+def test_an_index_of_an_older_content_version_is_rebuilt(tmp_path):
+    folder, repo = tmp_path / "idx", tmp_path / "repo"
+    old = RepoIndex(folder, repo, "model-a", DIM)
+    old.replace_files([file_entry("a.py", "a\n", 0)])
+    old.close()
+    db = sqlite3.connect(folder / "index.sqlite")
+    with db:
+        db.execute("DELETE FROM meta WHERE key = 'content_version'")  # as written before the key existed
+    db.close()
+    new = RepoIndex(folder, repo, "model-a", DIM)
+    assert new.chunk_count() == 0 and new.meta("content_version") == CONTENT_VERSION
+    assert any("embeds chunks differently" in n for n in new.notices)
+    new.close()
+    again = RepoIndex(folder, repo, "model-a", DIM)
+    assert not again.notices
+    again.close()
 
 
 def test_garbage_file_is_moved_aside(tmp_path):
@@ -176,6 +196,8 @@ def test_lexical_search_matches_identifier_parts(index):
     assert [h.path for h in index.search(2, text="parse the http header")] == ["net.py"]
     assert [h.path for h in index.search(2, text="READ config")] == ["io.py"]
     assert index.search(2, text="the of and") == []  # nothing but stopwords: no lexical query
+    assert [h.path for h in index.search(2, text="parses headers")] == ["net.py"]  # stemmed
+    assert [h.path for h in index.search(2, text="reading configs")] == ["io.py"]
 
 
 # ---- lexical search in a large index: common terms score only the rows worth scoring ----------

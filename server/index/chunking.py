@@ -19,7 +19,7 @@ class Chunk:
     symbol: str      # what to show: symbol name, or the first non-blank line
     kind: str
     text: str           # the lines start_line..end_line, shown and searched
-    context: str = ""   # embedded before the text: the enclosing class, a split unit's signature
+    context: str = ""   # embedded before the text: a split unit's signature
 
     @property
     def embedding_text(self) -> str:

@@ -23,14 +23,18 @@ from ltlsp.server.index import lexical
 from ltlsp.server.index.chunking import Chunk
 
 SCHEMA_VERSION = 2
+# Bump when what is stored for a chunk changes (its chunking, embedded text or FTS tokenizer):
+# an index of an older content version is rebuilt from the files.
+CONTENT_VERSION = "2"
 
-# Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, tuned with
-# bench/tune_fusion.py (MRR@10 with the shipped model, stdlib pooled / CoSQA: lexical 0.402 /
-# 0.305, dense 0.315 / 0.227, these constants 0.417 / 0.324; dense weight 0.75 would give 0.451 /
-# 0.355 but is not yet checked on Rosetta similar code, where lexical carries the hybrid).
-# Retune when the model changes. FTS5 column weights favour a match in the symbol or path.
+# Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, weighted by
+# what is searched with. Words: tuned with bench/tune_fusion.py (MRR@10 with the shipped model,
+# stdlib pooled / CoSQA: lexical 0.401 / 0.332, dense 0.357 / 0.227, fused 0.464 / 0.377).
+# Code (similar): checked with bench/quality.py on Rosetta, where the encoder is weaker and the
+# words' weight of 0.75 would cost 0.03-0.12 MAP@R against 0.2. Retune when the model changes.
+# FTS5 column weights favour a match in the symbol or path.
 RRF_K = 5
-DENSE_WEIGHT = 0.2
+DENSE_WEIGHTS = {"query": 0.75, "code": 0.2}
 LEXICAL_WEIGHT = 1.0
 BM25_WEIGHTS = (3.0, 1.0)  # (name: symbol and path words, body)
 MAX_CACHED_TERMS = 50_000
@@ -60,9 +64,11 @@ CREATE TABLE vectors (
     chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
     vector BLOB NOT NULL                -- float32 little-endian, L2-normalised
 );
--- rowid = chunks.id; terms from lexical.document() (identifiers split on case and underscores)
-CREATE VIRTUAL TABLE chunks_fts USING fts5(name, body, tokenize = 'unicode61');
 """
+# rowid = chunks.id; terms from lexical.document() (identifiers split on case and underscores),
+# Porter-stemmed so that "parses" in a query meets "parse" in the code.
+FTS_TABLE = "CREATE VIRTUAL TABLE chunks_fts USING fts5(name, body, tokenize = 'porter unicode61')"
+
 
 
 @dataclass(frozen=True)
@@ -167,10 +173,11 @@ class RepoIndex:
         return db
 
     def _create(self, db: sqlite3.Connection) -> None:
-        db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
+        db.executescript(f"BEGIN;{SCHEMA}{FTS_TABLE};COMMIT;")
         with _transaction(db):
             _set_meta(db, "schema_version", str(SCHEMA_VERSION))
             _set_meta(db, "model_id", self.model_id)
+            _set_meta(db, "content_version", CONTENT_VERSION)
             _set_meta(db, "generation", "0")
 
     def _check(self, db: sqlite3.Connection) -> None:
@@ -180,15 +187,24 @@ class RepoIndex:
         if schema != str(SCHEMA_VERSION):
             raise CorruptIndex(f"the index was written by another ltlsp version (schema {schema}, "
                                f"this version uses {SCHEMA_VERSION})")
-        if _get_meta(db, "model_id") != self.model_id:
-            old = _get_meta(db, "model_id")
-            with _transaction(db):  # vectors of another model are useless: embed again
-                db.execute("DELETE FROM files")
-                _set_meta(db, "model_id", self.model_id)
-                _set_meta(db, "indexed_commit", "")
-                _bump_generation(db)
-            self.notices.append(f"the encoder changed ({old} -> {self.model_id}); "
-                                "re-embedding the repository")
+        old_model, old_content = _get_meta(db, "model_id"), _get_meta(db, "content_version")
+        if old_model != self.model_id:
+            self._reembed(db, f"the encoder changed ({old_model} -> {self.model_id})")
+        elif old_content != CONTENT_VERSION:
+            self._reembed(db, "this ltlsp version embeds chunks differently")
+
+    def _reembed(self, db: sqlite3.Connection, why: str) -> None:
+        """Forget every file, chunk and term (the FTS table made anew, with this version's
+        tokenizer), so that the next update embeds everything."""
+        with _transaction(db):
+            db.execute("DELETE FROM files")
+            db.execute("DROP TABLE chunks_fts")
+            db.execute(FTS_TABLE)
+            _set_meta(db, "model_id", self.model_id)
+            _set_meta(db, "content_version", CONTENT_VERSION)
+            _set_meta(db, "indexed_commit", "")
+            _bump_generation(db)
+        self.notices.append(f"{why}; re-embedding the repository")
 
     def _move_aside(self, why: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -278,13 +294,14 @@ class RepoIndex:
         return found
 
     def search(self, top_k: int, vector: np.ndarray | None = None, text: str = "",
-               filters: Filters = Filters()) -> list[StoredHit]:
-        """Best chunks for a (dim,) unit `vector`, a lexical query `text`, or both fused.
+               filters: Filters = Filters(), kind: str = "query") -> list[StoredHit]:
+        """Best chunks for a (dim,) unit `vector`, a lexical query `text`, or both fused with
+        the weights for `kind` ("query": words, "code": a selection to find similar code).
         Windows of one file that mostly overlap collapse to the best of them."""
         fetch = max(4 * top_k, 50)
         while True:
             dense, found = self.candidates(vector, text, fetch)
-            hits = self.collect(fuse(dense, found), top_k, filters)
+            hits = self.collect(fuse(dense, found, DENSE_WEIGHTS[kind]), top_k, filters)
             exhausted = len(dense) < fetch and len(found) < fetch
             if len(hits) >= top_k or exhausted:
                 return hits
@@ -461,7 +478,7 @@ def _bump_generation(db: sqlite3.Connection) -> None:
     _set_meta(db, "generation", str(int(_get_meta(db, "generation") or 0) + 1))
 
 
-def fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_weight: float = DENSE_WEIGHT,
+def fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_weight: float,
          lexical_weight: float = LEXICAL_WEIGHT, k: int = RRF_K) -> list[tuple[int, float]]:
     """One ranked list. Alone, a list keeps its own scores (cosine, or -BM25); together they
     are fused by weighted reciprocal rank, scaled so that first in both lists scores 1."""

@@ -95,7 +95,7 @@ class _Unit:
     end: int            # 0-based last line, inclusive
     symbol: str
     kind: str
-    context: str = ""   # the enclosing class's first line, embedded with the unit
+    container: str = ""  # the enclosing container's first line: tiny units merge only within one
 
 
 def chunk_file(path: str, text: str) -> list[Chunk]:
@@ -131,14 +131,14 @@ def enclosing_span(path: str, text: str, line: int) -> tuple[int, int]:
     return span
 
 
-def _units(node, grammar: Grammar, lines: list[str], context: str, outer: str = "",
+def _units(node, grammar: Grammar, lines: list[str], container: str, outer: str = "",
            in_class: bool = False) -> list[_Unit]:
-    """Units under `node`; `context` is the enclosing container's first line, `outer` its name."""
+    """Units under `node`; `container` is the enclosing container's first line, `outer` its name."""
     found = []
     for child in node.named_children:
         inner, kind = _unwrap(child, grammar)
         if inner is None:
-            found += _units(child, grammar, lines, context, outer, in_class)
+            found += _units(child, grammar, lines, container, outer, in_class)
             continue
         name = _name(inner)
         symbol = f"{outer}.{name}" if outer and name else name or first_line(lines[child.start_point[0]])
@@ -152,10 +152,10 @@ def _units(node, grammar: Grammar, lines: list[str], context: str, outer: str = 
                 header_end = min(m.start for m in members) - 1
                 while header_end > start and not lines[header_end].strip():
                     header_end -= 1
-                found.append(_Unit(start, max(start, header_end), symbol, kind, context))
+                found.append(_Unit(start, max(start, header_end), symbol, kind, container))
                 found += members
                 continue
-        found.append(_Unit(start, end, symbol, kind, context))
+        found.append(_Unit(start, end, symbol, kind, container))
     return found
 
 
@@ -200,13 +200,13 @@ def _last_line(node) -> int:
 
 
 def _merge_tiny(units: list[_Unit]) -> list[_Unit]:
-    """Runs of tiny neighbouring units with the same context become one chunk."""
+    """Runs of tiny neighbouring units in the same container become one chunk."""
     merged: list[_Unit] = []
     for unit in units:
         last = merged[-1] if merged else None
-        if (last and _is_tiny(unit) and _is_tiny_run(last) and last.context == unit.context
+        if (last and _is_tiny(unit) and _is_tiny_run(last) and last.container == unit.container
                 and unit.start - last.end <= 2 and unit.end - last.start < MERGED_LINES):
-            merged[-1] = _Unit(last.start, unit.end, f"{last.symbol}, {unit.symbol}", "group", last.context)
+            merged[-1] = _Unit(last.start, unit.end, f"{last.symbol}, {unit.symbol}", "group", last.container)
         else:
             merged.append(unit)
     return merged
@@ -221,20 +221,20 @@ def _is_tiny_run(unit: _Unit) -> bool:
 
 
 def _unit_chunks(unit: _Unit, lines: list[str]) -> list[Chunk]:
-    """One chunk per unit; oversized ones as windows, later windows carrying the signature."""
+    """One chunk per unit; oversized ones as windows, later windows carrying the signature.
+
+    A method is embedded without its class's first line: the encoder learnt from functions
+    alone, and that shared line pulls a class's methods together (stdlib dev MRR@10 0.316
+    with it, 0.356 without). The class still ranks lexically, through the symbol."""
     count = unit.end - unit.start + 1
     if count <= MAX_UNIT_LINES:
-        return [_chunk(unit, lines, unit.start, unit.end, unit.context)]
+        return [_chunk(unit, lines, unit.start, unit.end)]
     signature = lines[unit.start].strip()
-    parts = []
-    for start in range(unit.start, unit.end + 1, SPLIT_LINES):
-        end = min(start + SPLIT_LINES - 1, unit.end)
-        context = unit.context if start == unit.start else "\n".join(filter(None, (unit.context, signature)))
-        parts.append(_chunk(unit, lines, start, end, context))
-    return parts
+    return [_chunk(unit, lines, start, min(start + SPLIT_LINES - 1, unit.end), "" if start == unit.start else signature)
+            for start in range(unit.start, unit.end + 1, SPLIT_LINES)]
 
 
-def _chunk(unit: _Unit, lines: list[str], start: int, end: int, context: str) -> Chunk:
+def _chunk(unit: _Unit, lines: list[str], start: int, end: int, context: str = "") -> Chunk:
     body = "\n".join(lines[start:end + 1])
     return Chunk(start + 1, end + 1, unit.symbol, unit.kind, body, context)
 
