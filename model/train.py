@@ -8,6 +8,7 @@ warm-start our token embeddings from it, cluster the codes into topics -> for ea
 
     loss = InfoNCE(query emb, code emb)                 in-batch negatives, unit-norm embeddings
          + lambda_kd   * KL(teacher || ours) over the batch's query->code similarities
+         + lambda_kd_code * KL(teacher || ours) over its code->code similarities
          + lambda_ode  * ODE matching of the latent paths against the drift f(z, t)
          + lambda_flow * flow matching of the (detached) pooled latents
          + lambda_ep   * Epps-Pulley normality of the pooled latents
@@ -37,7 +38,7 @@ from .config import EncoderConfig
 from .corpus import build_manifest, default_roots
 from .corpus_langs import LANGS, mine_corpus, parse_langs
 from .dynamics import flow_matching_loss, ode_matching_loss
-from .losses import info_nce, similarity_distillation
+from .losses import code_similarity_distillation, info_nce, similarity_distillation
 from .regularizers import epps_pulley
 from .tokenizer import CodeTokenizer, train_tokenizer
 from .trajectory import TrajectoryModel
@@ -60,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--no-teacher", action="store_true",
                    help="train without all-MiniLM-L6-v2 (no distillation, warm start or topic batches)")
     p.add_argument("--lambda-kd", type=float, default=1.0, help="weight of the teacher distillation")
+    p.add_argument("--lambda-kd-code", type=float, default=1.0,
+                   help="weight of the distillation of the teacher's code->code similarities (similar code)")
     p.add_argument("--teacher-temperature", type=float, default=0.05)
     p.add_argument("--topic-share", type=float, default=0.5, help="share of each batch from topic clusters")
     p.add_argument("--cluster-size", type=int, default=16, help="mean rows per topic cluster")
@@ -219,12 +222,15 @@ def batch_losses(model, args, q_seqs, c_seqs, teacher_q, teacher_c, generator) -
     if teacher_q is not None:
         losses["distill"] = similarity_distillation(q_emb, c_emb, teacher_q, teacher_c, args.temperature,
                                                     args.teacher_temperature)
+        losses["distill_code"] = code_similarity_distillation(c_emb, teacher_c, args.temperature,
+                                                              args.teacher_temperature)
     return losses
 
 
 def total_loss(losses: dict, args) -> torch.Tensor:
     weights = {"info_nce": 1.0, "ode": args.lambda_ode, "flow": args.lambda_flow,
-               "epps_pulley": args.lambda_ep, "distill": args.lambda_kd}
+               "epps_pulley": args.lambda_ep, "distill": args.lambda_kd,
+               "distill_code": args.lambda_kd_code}
     return sum(weights[name] * value for name, value in losses.items())
 
 

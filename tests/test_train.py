@@ -12,7 +12,7 @@ import torch
 
 from ltlsp.model import Encoder
 from ltlsp.model.batching import topic_batches, topic_clusters
-from ltlsp.model.losses import similarity_distillation
+from ltlsp.model.losses import code_similarity_distillation, similarity_distillation
 
 VERBS = ["read", "write", "parse", "format", "merge", "split", "count", "sort", "validate", "encode"]
 NOUNS = ["header", "record", "config", "matrix", "token", "address", "message", "archive"]
@@ -38,6 +38,23 @@ def test_distillation_gradient_moves_the_student_toward_the_teacher():
     first = None
     for _ in range(50):
         loss = similarity_distillation(unit(q), teacher_k, teacher_q, teacher_k)
+        first = loss.item() if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.5 * first
+
+
+def test_code_distillation_ranks_the_other_functions_like_the_teacher():
+    torch.manual_seed(2)
+    teacher = unit(torch.randn(8, 24))
+    assert code_similarity_distillation(teacher, teacher).item() == pytest.approx(0.0, abs=1e-5)
+    codes = torch.randn(8, 16, requires_grad=True)  # another width: only the similarities count
+    optimizer = torch.optim.SGD([codes], lr=0.5)
+    first = None
+    for _ in range(50):
+        loss = code_similarity_distillation(unit(codes), teacher)
+        assert torch.isfinite(loss)  # the masked self-similarities add nothing, not NaN
         first = loss.item() if first is None else first
         optimizer.zero_grad()
         loss.backward()
@@ -122,7 +139,7 @@ def test_training_with_the_teacher_distils_and_warm_starts(tmp_path):
     assert "topic clusters" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["teacher"]["pool"] >= 8 and metrics["teacher"]["hit@1"] > 2 / metrics["teacher"]["pool"]
-    assert "distill" in metrics["evaluations"][0]["train_losses"]
+    assert {"distill", "distill_code"} <= set(metrics["evaluations"][0]["train_losses"])
     assert list((tmp_path / "cache").glob("*.npy"))          # embeddings cached for reruns
 
 
