@@ -17,13 +17,16 @@ import logging
 import threading
 from pathlib import Path
 
-from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path, uri_scheme
+from ltlsp.lsp.compile_cache import compiled_code_cache
 
-from ltlsp.lsp.daemon import BadRequest, DaemonLink, DaemonTrouble, NotIndexed, git_root
-from ltlsp.server import __version__
+with compiled_code_cache("lsprotocol"):  # most of the start-up time: see compile_cache.py
+    from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams  # noqa: E402
+from pygls.lsp.server import LanguageServer  # noqa: E402
+from pygls.uris import from_fs_path, to_fs_path, uri_scheme  # noqa: E402
+
+from ltlsp.lsp.daemon import BadRequest, DaemonLink, DaemonTrouble, NotIndexed, git_root  # noqa: E402
+from ltlsp.server import __version__  # noqa: E402
 
 SEARCH_REQUEST = "ltlsp/search"
 SIMILAR_REQUEST = "ltlsp/similar"

@@ -39,6 +39,13 @@ def data_dir() -> Path:
     return path
 
 
+def cache_dir() -> Path:
+    """Rebuildable files of this user only (`$XDG_CACHE_HOME/ltlsp`), created with mode 0700."""
+    path = Path(platformdirs.user_cache_dir(APP))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
 def socket_path() -> Path:
     return runtime_dir() / "ltlsp.sock"
 
