@@ -24,7 +24,7 @@ def runtime_dir() -> Path:
     elif os.environ.get("XDG_RUNTIME_DIR"):
         path = Path(os.environ["XDG_RUNTIME_DIR"]) / APP
     else:
-        path = Path(platformdirs.user_cache_dir(APP)) / "run"
+        path = cache_dir() / "run"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o700)  # an existing dir with looser bits would expose the socket

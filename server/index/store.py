@@ -70,7 +70,6 @@ CREATE TABLE vectors (
 FTS_TABLE = "CREATE VIRTUAL TABLE chunks_fts USING fts5(name, body, tokenize = 'porter unicode61')"
 
 
-
 @dataclass(frozen=True)
 class StoredHit:
     path: str

@@ -230,7 +230,8 @@ def _unit_chunks(unit: _Unit, lines: list[str]) -> list[Chunk]:
     if count <= MAX_UNIT_LINES:
         return [_chunk(unit, lines, unit.start, unit.end)]
     signature = lines[unit.start].strip()
-    return [_chunk(unit, lines, start, min(start + SPLIT_LINES - 1, unit.end), "" if start == unit.start else signature)
+    return [_chunk(unit, lines, start, min(start + SPLIT_LINES - 1, unit.end),
+                   "" if start == unit.start else signature)
             for start in range(unit.start, unit.end + 1, SPLIT_LINES)]
 
 
