@@ -70,8 +70,8 @@ def main() -> int:
         os.environ.update(LTLSP_RUNTIME_DIR=f"{scratch}/run", LTLSP_DATA_DIR=str(tmp / "data"))
         os.environ.pop("LTLSP_ADDRESS", None)
         repo = tmp / "corpus"
-        reused = (repo / ".git").is_dir()
-        counted = 0 if reused else build_corpus(repo, args.chunks)
+        reused = (tmp / "data").is_dir()
+        counted = 0 if (repo / ".git").is_dir() else build_corpus(repo, args.chunks)
         from ltlsp.server.client import connect
         from ltlsp.server.proto import ltlsp_pb2 as pb
 
@@ -99,8 +99,8 @@ def main() -> int:
     if reused:
         print(f"corpus: reused from {repo}, {summary['chunks_total']} chunks (already indexed)")
     else:
-        print(f"corpus: {summary['files_indexed']} files, {summary['chunks_total']} chunks "
-              f"({counted} counted before indexing)")
+        counted_note = f" ({counted} counted before indexing)" if counted else ""
+        print(f"corpus: {summary['files_indexed']} files, {summary['chunks_total']} chunks{counted_note}")
         print(f"full index      {summary['chunks_embedded'] / summary['seconds']:8.1f} chunks/s "
               f"({summary['seconds']:.0f} s)")
     print(f"search, server  {percentiles(server)}   target p95 <= 30 ms")
