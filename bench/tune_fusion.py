@@ -90,7 +90,7 @@ def main() -> int:
 
         def mrr(name: str, rank_of) -> float:
             ranks = [first_hit([{"path": h.path, "start_line": h.start_line, "end_line": h.end_line}
-                                for h in index.collect(rank_of(d, l), 10, Filters())], q)
+                                for h in index.collect(rank_of(d, l), 10, Filters(), "query")], q)
                      for index, q, first_hit, d, l in cases[name]]
             return sum(1 / r for r in ranks if r) / len(ranks)
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import git, make_repo
 from ltlsp.server.errors import NotFound
 from ltlsp.server.index import gitrepo, lexical
-from ltlsp.server.index.chunking import line_windows
+from ltlsp.server.index.chunking import Chunk, line_windows
 from ltlsp.server.index.store import CONTENT_VERSION, FileEntry, Filters, RepoIndex
 
 DIM = 8
@@ -279,6 +279,21 @@ def test_hybrid_puts_agreement_first_and_scales_to_one(index):
     hits = index.search(2, unit(0), "alpha beta")
     assert hits[0].path == "a.py" and hits[0].score == pytest.approx(1.0)
     assert hits[1].score < hits[0].score
+
+
+def test_word_queries_prefer_the_function_to_the_class_around_it(index):
+    header = "class ConfigReader:\n    \"\"\"Read the config file and parse its values.\"\"\"\n"
+    method = "    def load(self, path):\n        return open(path).read()\n"
+    chunks = [Chunk(1, 2, "ConfigReader", "class", header), Chunk(3, 4, "ConfigReader.load", "method", method)]
+    # The class head is nearer the query vector and matches more of its words ...
+    vectors = np.stack([unit(0), (unit(0) + unit(1)) / np.linalg.norm(unit(0) + unit(1))])
+    index.replace_files([FileEntry("config.py", "h", 1, "python", chunks, vectors)])
+    query = unit(0)
+    for found in (index.search(2, query), index.search(2, text="read the config file"),
+                  index.search(2, query, "read the config file")):
+        assert [h.kind for h in found] == ["method", "class"]  # ... but a word query wants what acts
+    similar = index.search(2, query, "read the config file", kind="code")
+    assert [h.kind for h in similar] == ["class", "method"]  # code finds code like it, kind aside
 
 
 def test_filters_by_path_glob_and_language(index):
