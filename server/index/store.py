@@ -28,23 +28,24 @@ SCHEMA_VERSION = 2
 CONTENT_VERSION = "2"
 
 # Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, weighted by
-# what is searched with. Words: tuned with bench/tune_fusion.py (MRR@10 with the shipped model,
-# stdlib pooled / CoSQA: lexical 0.401 / 0.332, dense 0.357 / 0.227, fused 0.464 / 0.377).
-# Code (similar): checked with bench/quality.py on Rosetta, where the encoder is weaker and the
-# words' weight of 0.75 would cost 0.03-0.12 MAP@R against 0.2. Retune when the model changes.
-# Word queries ask what code does: a function or method answers one better than the class head,
-# module code or run of merged tiny definitions around it, whose docstrings and names speak for
-# all they hold. Such chunks lose this share of their score for kind "query" (tune_fusion.py,
-# stdlib pooled: hybrid 0.464 -> 0.545, dense 0.357 -> 0.421, lexical 0.401 -> 0.476; CoSQA,
-# functions only, unchanged). Line windows of unparsed files are left alone.
-SURROUNDING_KINDS = frozenset({"class", "struct", "interface", "enum", "impl", "trait", "namespace", "module",
-                               "type", "group"})
-SURROUNDING_PENALTY = {"query": 0.5, "code": 0.0}
-# FTS5 column weights favour a match in the symbol or path.
+# what is searched with. Words: tuned with bench/tune_fusion.py (MRR@10 with the shipped model and
+# the preference below, stdlib pooled / CoSQA: lexical 0.476 / 0.332, dense 0.421 / 0.227, fused
+# 0.545 / 0.377). Code (similar): checked on Rosetta (bench/quality.py), where the encoder is
+# weaker and the words' weight of 0.75 would cost 0.03-0.12 MAP@R against 0.2. Retune when the
+# model changes.
 RRF_K = 5
 DENSE_WEIGHTS = {"query": 0.75, "code": 0.2}
 LEXICAL_WEIGHT = 1.0
-BM25_WEIGHTS = (3.0, 1.0)  # (name: symbol and path words, body)
+BM25_WEIGHTS = (3.0, 1.0)  # FTS5 column weights (name: symbol and path words, body): names count
+# Word queries ask what code does: a function or method answers one better than the class head,
+# module code or run of merged tiny definitions around it, whose docstrings and names speak for
+# all they hold. Such chunks lose this share of their score (stdlib pooled: hybrid 0.464 -> 0.545,
+# dense 0.357 -> 0.421, lexical 0.401 -> 0.476; CoSQA, functions only, unchanged). Similar code
+# keeps them: on Rosetta the same share would cost 0.02-0.14 MAP@R. Line windows of unparsed
+# files are left alone.
+SURROUNDING_KINDS = frozenset({"class", "struct", "interface", "enum", "impl", "trait", "namespace", "module",
+                               "type", "group"})
+SURROUNDING_PENALTY = {"query": 0.5, "code": 0.0}
 MAX_CACHED_TERMS = 50_000
 
 SCHEMA = """
