@@ -30,11 +30,11 @@ CONTENT_VERSION = "2"
 # Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, weighted by
 # what is searched with. Words: tuned with bench/tune_fusion.py (MRR@10 with the shipped model and
 # the preference below, stdlib pooled / CoSQA: lexical 0.476 / 0.332, dense 0.421 / 0.227, fused
-# 0.545 / 0.377). Code (similar): checked on Rosetta (bench/quality.py), where the encoder is
-# weaker and the words' weight of 0.75 would cost 0.03-0.12 MAP@R against 0.2. Retune when the
-# model changes.
+# 0.545 / 0.377). Code (similar): tuned on Rosetta dev (MAP@R, Python / Go / JS / Java: 0.550 /
+# 0.665 / 0.539 / 0.662 at 0.15, against 0.547 / 0.655 / 0.537 / 0.648 at 0.2), where the encoder
+# is weaker and the words' weight of 0.75 would cost 0.03-0.12. Retune when the model changes.
 RRF_K = 5
-DENSE_WEIGHTS = {"query": 0.75, "code": 0.2}
+DENSE_WEIGHTS = {"query": 0.75, "code": 0.15}
 LEXICAL_WEIGHT = 1.0
 BM25_WEIGHTS = (3.0, 1.0)  # FTS5 column weights (name: symbol and path words, body): names count
 # Word queries ask what code does: a function or method answers one better than the class head,
