@@ -30,9 +30,10 @@ CONTENT_VERSION = "2"
 # Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, weighted by
 # what is searched with. Words: tuned with bench/tune_fusion.py (MRR@10 with the shipped model and
 # the preference below, stdlib pooled / CoSQA: lexical 0.476 / 0.332, dense 0.421 / 0.227, fused
-# 0.545 / 0.377). Code (similar): tuned on Rosetta dev (MAP@R, Python / Go / JS / Java: 0.550 /
-# 0.665 / 0.539 / 0.662 at 0.15, against 0.547 / 0.655 / 0.537 / 0.648 at 0.2), where the encoder
-# is weaker and the words' weight of 0.75 would cost 0.03-0.12. Retune when the model changes.
+# 0.545 / 0.377). Code (similar): tuned on Rosetta dev (bench/quality.py, MAP@R, Python / Go /
+# JS / Java: 0.550 / 0.659 / 0.541 / 0.654 at 0.15, against 0.548 / 0.655 / 0.537 / 0.648 at 0.2),
+# where the encoder is weaker and the words' weight of 0.75 would cost 0.03-0.12. Retune when the
+# model changes.
 RRF_K = 5
 DENSE_WEIGHTS = {"query": 0.75, "code": 0.15}
 LEXICAL_WEIGHT = 1.0
