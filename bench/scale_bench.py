@@ -1,5 +1,6 @@
 """The index at scale: full-index throughput, query latency (server side and through the CLI)
-and daemon memory on a real corpus of at least --chunks chunks (default 100,000).
+and daemon memory on a real corpus of at least --chunks chunks (default 100,000), and the
+server side of similar-code requests for the functions at random `def` lines.
 
     python bench/scale_bench.py [--chunks 100000] [--queries 200] [--workdir DIR]
 
@@ -32,6 +33,7 @@ from ltlsp.server.proto import ltlsp_pb2 as pb
 WORDS = ["parse", "read", "file", "write", "config", "value", "list", "cache", "error", "path",
          "string", "convert", "date", "format", "check", "socket", "encode", "thread", "lock", "queue"]
 IDLE_QUERIES = 40
+SIMILAR_QUERIES = 40
 IDLE_SECONDS = 0.5
 
 
@@ -53,6 +55,22 @@ def build_corpus(dest: Path, target_chunks: int) -> int:
 def timed_search(conn, repo: Path, query: str) -> float:
     start = time.perf_counter()
     conn.call(conn.code.Search, pb.SearchRequest(repo=str(repo), query=query, top_k=10))
+    return time.perf_counter() - start
+
+
+def definitions(repo: Path, count: int, rng: random.Random) -> list[tuple[str, int]]:
+    """(repo-relative path, line) of `count` random `def` lines: what an editor asks similar code for."""
+    found = []
+    for path in sorted(repo.rglob("*.py")):
+        lines = path.read_text(errors="replace").splitlines()
+        found += [(str(path.relative_to(repo)), n) for n, line in enumerate(lines, 1)
+                  if line.lstrip().startswith("def ")]
+    return rng.sample(found, min(count, len(found)))
+
+
+def timed_similar(conn, repo: Path, path: str, line: int) -> float:
+    start = time.perf_counter()
+    conn.call(conn.code.Similar, pb.SimilarRequest(repo=str(repo), path=path, start_line=line, top_k=10))
     return time.perf_counter() - start
 
 
@@ -93,6 +111,8 @@ def main() -> int:
             for query in queries[:IDLE_QUERIES]:
                 time.sleep(IDLE_SECONDS)
                 after_idle.append(timed_search(conn, repo, query))
+            similar = [timed_similar(conn, repo, path, line)
+                       for path, line in definitions(repo, SIMILAR_QUERIES, rng)]
             through_cli = []
             for query in queries[:20]:
                 start = time.perf_counter()
@@ -114,6 +134,7 @@ def main() -> int:
     print(f"search, server  {percentiles(server)}   target p95 <= 30 ms  (back to back)")
     print(f"  after idle    {percentiles(after_idle)}   (each after {IDLE_SECONDS} s without a request, "
           f"as when a person types the queries)")
+    print(f"similar, server {percentiles(similar)}   (the function at a random `def` line, back to back)")
     print(f"faiss alone     {percentiles(floor)}   (baseline: the flat search under every query)")
     print(f"search, CLI     {percentiles(through_cli)}")
     print(f"daemon memory   RSS {rss:.0f} MB, peak {peak:.0f} MB   target <= 600 MB")
