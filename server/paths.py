@@ -25,10 +25,7 @@ def runtime_dir() -> Path:
         path = Path(os.environ["XDG_RUNTIME_DIR"]) / APP
     else:
         path = cache_dir() / "run"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o700)  # an existing dir with looser bits would expose the socket
-    return path
+    return _private_dir(path)  # an existing dir with looser bits would expose the socket
 
 
 def data_dir() -> Path:
@@ -40,9 +37,16 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Rebuildable files of this user only (`$XDG_CACHE_HOME/ltlsp`), created with mode 0700."""
-    path = Path(platformdirs.user_cache_dir(APP))
+    """Rebuildable files of this user only (`$XDG_CACHE_HOME/ltlsp`), mode 0700: the language
+    server loads compiled code from it, which nobody else may write."""
+    return _private_dir(Path(platformdirs.user_cache_dir(APP)))
+
+
+def _private_dir(path: Path) -> Path:
+    """`path`, created if missing, with mode 0700 even where it existed with looser bits."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
     return path
 
 

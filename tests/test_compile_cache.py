@@ -69,3 +69,11 @@ def test_the_language_server_imports_with_the_cache(tmp_path):
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["True", "True", "1"]  # attrs' generated __init__ and __eq__
     assert cache_file("lsprotocol").is_file()
+
+
+def test_a_cache_dir_others_could_write_is_made_private_first(tmp_path):
+    loose = tmp_path / "cache" / "ltlsp"
+    loose.mkdir(parents=True, mode=0o777)
+    loose.chmod(0o777)
+    assert cache_file("test").parent == loose
+    assert loose.stat().st_mode & 0o777 == 0o700
