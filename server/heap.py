@@ -8,17 +8,14 @@ there is nothing to call and nothing is done.
 """
 
 import ctypes
-import ctypes.util
 import functools
 
 
 @functools.cache
 def _libc():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
+    # The symbols already loaded into this process (libc among them): no library search.
+    libc = ctypes.CDLL(None)
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 def release_free_memory() -> None:
