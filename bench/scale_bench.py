@@ -52,10 +52,14 @@ def build_corpus(dest: Path, target_chunks: int) -> int:
     return chunks
 
 
-def timed_search(conn, repo: Path, query: str) -> float:
+def timed(conn, method, request) -> float:
     start = time.perf_counter()
-    conn.call(conn.code.Search, pb.SearchRequest(repo=str(repo), query=query, top_k=10))
+    conn.call(method, request)
     return time.perf_counter() - start
+
+
+def timed_search(conn, repo: Path, query: str) -> float:
+    return timed(conn, conn.code.Search, pb.SearchRequest(repo=str(repo), query=query, top_k=10))
 
 
 def definitions(repo: Path, count: int, rng: random.Random) -> list[tuple[str, int]]:
@@ -69,9 +73,7 @@ def definitions(repo: Path, count: int, rng: random.Random) -> list[tuple[str, i
 
 
 def timed_similar(conn, repo: Path, path: str, line: int) -> float:
-    start = time.perf_counter()
-    conn.call(conn.code.Similar, pb.SimilarRequest(repo=str(repo), path=path, start_line=line, top_k=10))
-    return time.perf_counter() - start
+    return timed(conn, conn.code.Similar, pb.SimilarRequest(repo=str(repo), path=path, start_line=line, top_k=10))
 
 
 def percentiles(seconds: list[float]) -> str:
