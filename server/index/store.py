@@ -76,9 +76,10 @@ CREATE TABLE vectors (
 );
 """
 # rowid = chunks.id; terms from lexical.document() (identifiers split on case and underscores),
-# Porter-stemmed so that "parses" in a query meets "parse" in the code. detail=full (positions
-# kept) on purpose: with detail=column, bm25() re-tokenizes every matched row to count terms
-# (same scores, 10x slower at 100k chunks: 94 ms against 9 for a term in 10k rows).
+# Porter-stemmed so that "parses" in a query meets "parse" in the code. The default detail=full
+# (positions kept) is deliberate: a snake_case name is queried as a phrase, which detail=column
+# refuses, and there bm25() re-tokenizes every matched row (same scores, 10x slower at 100k
+# chunks: 94 ms against 9 for a term in 10k rows).
 FTS_TABLE = "CREATE VIRTUAL TABLE chunks_fts USING fts5(name, body, tokenize = 'porter unicode61')"
 
 
