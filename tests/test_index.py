@@ -16,7 +16,8 @@ from conftest import git, make_repo
 from ltlsp.server.errors import NotFound
 from ltlsp.server.index import gitrepo, lexical
 from ltlsp.server.index.chunking import Chunk, line_windows
-from ltlsp.server.index.store import CONTENT_VERSION, FileEntry, Filters, RepoIndex
+from ltlsp.server.index.store import (CODE_DENSE_WEIGHT, CONTENT_VERSION, NAME_VECTOR_WEIGHT, QUERY_DENSE_SHARE,
+                                      FileEntry, Filters, RepoIndex, blend, fuse)
 
 DIM = 8
 
@@ -294,6 +295,51 @@ def test_word_queries_prefer_the_function_to_the_class_around_it(index):
         assert [h.kind for h in found] == ["method", "class"]  # ... but a word query wants what acts
     similar = index.search(2, query, "read the config file", kind="code")
     assert [h.kind for h in similar] == ["class", "method"]  # code finds code like it, kind aside
+
+
+def siblings(index, names: dict | None = None) -> None:
+    """One file with two methods alike in body and vector, and a file of one function."""
+    chunks = [Chunk(1, 2, "Box.store", "method", "    def store(self, thing):\n        return thing\n"),
+              Chunk(3, 4, "Box.fetch", "method", "    def fetch(self, thing):\n        return thing\n")]
+    index.replace_files([FileEntry("box.py", "h", 1, "python", chunks, np.stack([unit(0), unit(0)])),
+                         file_entry("other.py", "def thing():\n    pass\n", 5)], names)
+
+
+def test_word_queries_tell_siblings_apart_by_the_words_of_their_names(index):
+    siblings(index)
+    assert [h.symbol for h in index.search(2, unit(0), "store the thing")] == ["Box.store", "Box.fetch"]
+    assert [h.symbol for h in index.search(2, unit(0), "fetch the thing")] == ["Box.fetch", "Box.store"]
+
+
+def test_word_queries_tell_siblings_apart_by_the_meaning_of_their_names(index):
+    # No word of the query is in either name: the embedded names decide, and only within the file.
+    siblings(index, {"store": unit(7), "fetch": -unit(7)})
+    query = unit(0)
+    dense, found = index.candidates(query, "keep the thing", 50)
+    blended = dict(blend(dense, found, QUERY_DENSE_SHARE))
+    ranked = dict(index.rank(dense, found, query, "keep the thing", "query"))
+    gap = {name: ranked[i] - blended[i] for i, (_, name) in index._names_of(list(blended)).items()}
+    cosine = float(unit(7) @ query)
+    assert gap == pytest.approx({"store": NAME_VECTOR_WEIGHT * cosine, "fetch": -NAME_VECTOR_WEIGHT * cosine,
+                                 "def thing():": 0.0}, abs=1e-5)  # alone in its file: not moved
+    # Similar code ranks by likeness alone: names play no part.
+    assert index.rank(dense, found, query, "keep the thing", "code") == fuse(dense, found, CODE_DENSE_WEIGHT)
+
+
+def test_name_vectors_are_stored_once_and_dropped_with_the_model_or_a_reset(tmp_path):
+    folder, repo = tmp_path / "idx", tmp_path / "repo"
+    index = RepoIndex(folder, repo, "model-a", DIM)
+    siblings(index, {"store": unit(7), "fetch": unit(8)})
+    index.replace_files([file_entry("more.py", "x\n", 9)], {"store": unit(9)})  # known: kept as it was
+    assert np.allclose(index.name_vectors(["store", "fetch", "nope"])["store"], unit(7))
+    assert set(index.name_vectors(["store", "fetch", "nope"])) == {"store", "fetch"}
+    index.reset()
+    assert index.name_vectors(["store", "fetch"]) == {}
+    siblings(index, {"store": unit(7)})
+    index.close()
+    index = RepoIndex(folder, repo, "model-b", DIM)  # vectors of another encoder would mislead
+    assert index.name_vectors(["store"]) == {}
+    index.close()
 
 
 def test_filters_by_path_glob_and_language(index):

@@ -31,6 +31,12 @@ class Chunk:
         return hashlib.blake2b(self.embedding_text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def own_name(symbol: str) -> str:
+    """A symbol's last part (`Message.set_param` -> `set_param`): what tells the chunks of one
+    file apart. Embedded once per distinct name, however many classes define it."""
+    return symbol.rsplit(".", 1)[-1].strip()
+
+
 def first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():

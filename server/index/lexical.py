@@ -46,6 +46,13 @@ def query_terms(text: str) -> list[str]:
     return sorted(counts, key=lambda t: (-counts[t] * len(t), t))[:MAX_QUERY_TERMS]
 
 
+def share_of_name(name: str, query_words: set[str]) -> float:
+    """How much of a name the query says: its words found among `query_words`, over their
+    number plus one (so that a one-word name that matches counts less than a fuller one)."""
+    words = set(terms(name))
+    return len(words & query_words) / (len(words) + 1)
+
+
 def any_of(words: list[str]) -> str:
     """An FTS5 MATCH expression: an OR of quoted terms."""
     return " OR ".join(f'"{w}"' for w in words)

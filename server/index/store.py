@@ -20,28 +20,35 @@ import faiss
 import numpy as np
 
 from ltlsp.server.index import lexical
-from ltlsp.server.index.chunking import Chunk
+from ltlsp.server.index.chunking import Chunk, own_name
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Bump when what is stored for a chunk changes (its chunking, embedded text or FTS tokenizer):
 # an index of an older content version is rebuilt from the files.
 CONTENT_VERSION = "2"
 
-# Hybrid ranking: weighted reciprocal-rank fusion of the dense and lexical lists, weighted by
-# what is searched with. Words: tuned with bench/tune_fusion.py (MRR@10 with the shipped model and
-# the preference below, stdlib pooled / CoSQA: lexical 0.476 / 0.332, dense 0.421 / 0.227, fused
-# 0.545 / 0.377). Code (similar): tuned on Rosetta dev (bench/quality.py, MAP@R, Python / Go /
-# JS / Java: 0.550 / 0.659 / 0.541 / 0.654 at 0.15, against 0.548 / 0.655 / 0.537 / 0.648 at 0.2),
-# where the encoder is weaker and the words' weight of 0.75 would cost 0.03-0.12. Retune when the
-# model changes.
+# Hybrid ranking, tuned with bench/tune_fusion.py on the dev sets (MRR@10, stdlib pooled / CoSQA;
+# retune when the model changes).
+# Words: the dense and lexical scores, each divided by its list's best, are blended; a chunk
+# missing from one list counts as that list's last. Then siblings are told apart by name (see
+# RepoIndex._tell_siblings_apart). Lexical alone 0.476 / 0.332, dense alone 0.421 / 0.227;
+# reciprocal-rank fusion 0.545 / 0.377, the blend 0.554 / 0.400, with names 0.605 / 0.400.
+QUERY_DENSE_SHARE = 0.65
+QUERY_FETCH = 200  # candidates from each side: the blend's floors and the names need a wide pool
+SIBLING_HEAD = 60  # the best blended candidates whose names are compared with the query
+NAME_VECTOR_WEIGHT = 0.3  # x cosine(query, embedded name)
+NAME_WORDS_WEIGHT = 0.25  # x share of the name's words found among the query's
+# Code (similar): weighted reciprocal-rank fusion, tuned on Rosetta dev (bench/quality.py, MAP@R,
+# Python / Go / JS / Java: 0.550 / 0.659 / 0.541 / 0.654 at a dense weight of 0.15, against
+# 0.548 / 0.655 / 0.537 / 0.648 at 0.2), where the encoder is weaker than on words.
 RRF_K = 5
-DENSE_WEIGHTS = {"query": 0.75, "code": 0.15}
+CODE_DENSE_WEIGHT = 0.15
 LEXICAL_WEIGHT = 1.0
 BM25_WEIGHTS = (3.0, 1.0)  # FTS5 column weights (name: symbol and path words, body): names count
 # Word queries ask what code does: a function or method answers one better than the class head,
 # module code or run of merged tiny definitions around it, whose docstrings and names speak for
 # all they hold. Such chunks lose this share of their score (stdlib pooled: hybrid 0.464 -> 0.545,
-# dense 0.357 -> 0.421, lexical 0.401 -> 0.476; CoSQA, functions only, unchanged). Similar code
+# dense 0.357 -> 0.421, lexical 0.401 -> 0.476 under reciprocal-rank fusion; CoSQA unchanged). Similar code
 # keeps them: on Rosetta the same share would cost 0.02-0.14 MAP@R. Line windows of unparsed
 # files are left alone.
 SURROUNDING_KINDS = frozenset({"class", "struct", "interface", "enum", "impl", "trait", "namespace", "module",
@@ -73,6 +80,10 @@ CREATE INDEX chunks_by_hash ON chunks(hash);
 CREATE TABLE vectors (
     chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
     vector BLOB NOT NULL                -- float32 little-endian, L2-normalised
+);
+CREATE TABLE names (
+    name TEXT PRIMARY KEY,              -- chunking.own_name() of a chunk's symbol
+    vector BLOB NOT NULL                -- the name embedded as code, like chunk vectors
 );
 """
 # rowid = chunks.id; terms from lexical.document() (identifiers split on case and underscores),
@@ -210,6 +221,7 @@ class RepoIndex:
         tokenizer), so that the next update embeds everything."""
         with _transaction(db):
             db.execute("DELETE FROM files")
+            db.execute("DELETE FROM names")
             db.execute("DROP TABLE chunks_fts")
             db.execute(FTS_TABLE)
             _set_meta(db, "model_id", self.model_id)
@@ -295,25 +307,31 @@ class RepoIndex:
 
     def vectors_by_hash(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors of chunks with these content hashes, to skip re-embedding them."""
+        return self._vectors_where("SELECT c.hash, v.vector FROM chunks c JOIN vectors v ON v.chunk_id = c.id "
+                                   "WHERE c.hash IN ({})", hashes)
+
+    def name_vectors(self, names: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of these names (chunking.own_name()), by name."""
+        return self._vectors_where("SELECT name, vector FROM names WHERE name IN ({})", names)
+
+    def _vectors_where(self, sql: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """{key: vector} from `sql`, whose IN ({}) takes the keys 500 at a time."""
         found: dict[str, np.ndarray] = {}
-        for start in range(0, len(hashes), 500):
-            part = hashes[start:start + 500]
-            marks = ",".join("?" * len(part))
-            for h, blob in self._reader().execute(
-                    f"SELECT c.hash, v.vector FROM chunks c JOIN vectors v ON v.chunk_id = c.id "
-                    f"WHERE c.hash IN ({marks})", part):
-                found[h] = np.frombuffer(blob, dtype=np.float32)
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            for key, blob in self._reader().execute(sql.format(",".join("?" * len(part))), part):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def search(self, top_k: int, vector: np.ndarray | None = None, text: str = "",
                filters: Filters = Filters(), kind: str = "query") -> list[StoredHit]:
-        """Best chunks for a (dim,) unit `vector`, a lexical query `text`, or both fused with
-        the weights for `kind` ("query": words, "code": a selection to find similar code).
+        """Best chunks for a (dim,) unit `vector`, a lexical query `text`, or both, ranked as
+        `kind` asks (see rank(); "query": words, "code": a selection to find similar code).
         Windows of one file that mostly overlap collapse to the best of them."""
-        fetch = max(4 * top_k, 50)
+        fetch = max(4 * top_k, QUERY_FETCH if kind == "query" else 50)
         while True:
             dense, found = self.candidates(vector, text, fetch)
-            hits = self.collect(fuse(dense, found, DENSE_WEIGHTS[kind]), top_k, filters, kind)
+            hits = self.collect(self.rank(dense, found, vector, text, kind), top_k, filters, kind)
             exhausted = len(dense) < fetch and len(found) < fetch
             if len(hits) >= top_k or exhausted:
                 return hits
@@ -323,6 +341,41 @@ class RepoIndex:
         """The dense and lexical ranked lists, [(chunk id, score)] each, best first."""
         dense = self._dense(vector, fetch) if vector is not None else []
         return dense, self._lexical(text, fetch) if text else []
+
+    def rank(self, dense: list, found: list, vector: np.ndarray | None, text: str, kind: str) -> list:
+        """One ranked list [(chunk id, score)] from the dense and lexical ones, as `kind` asks.
+        Alone, a list keeps its own scores (cosine, or -BM25)."""
+        if not dense or not found:
+            return dense or found
+        if kind == "code":
+            return fuse(dense, found, CODE_DENSE_WEIGHT)
+        return self._tell_siblings_apart(blend(dense, found, QUERY_DENSE_SHARE), vector, text)
+
+    def _tell_siblings_apart(self, ranked: list, vector: np.ndarray, text: str) -> list:
+        """Chunks of one file share the words and code shape that brought them up together; their
+        names say which of them a query means (stdlib pooled: 0.554 -> 0.605, where the first
+        result had been the right file's wrong function in half the misses). Each of the best
+        SIBLING_HEAD gains by how well its name matches the query, in meaning and in words, less
+        the mean gain of the candidates from its file: a file's only candidate does not move."""
+        head = ranked[:SIBLING_HEAD]
+        names = self._names_of([chunk_id for chunk_id, _ in head])
+        vectors = self.name_vectors(sorted({name for _, name in names.values()}))
+        words = set(lexical.query_terms(text))
+        gain, by_file = {}, {}
+        for chunk_id, (path, name) in names.items():
+            name_vector = vectors.get(name)
+            gain[chunk_id] = (NAME_WORDS_WEIGHT * lexical.share_of_name(name, words)
+                              + (NAME_VECTOR_WEIGHT * float(name_vector @ vector) if name_vector is not None else 0.0))
+            by_file.setdefault(path, []).append(gain[chunk_id])
+        mean = {path: sum(gains) / len(gains) for path, gains in by_file.items()}
+        adjusted = [(i, score + gain[i] - mean[names[i][0]]) if i in names else (i, score) for i, score in ranked]
+        return sorted(adjusted, key=lambda item: -item[1])
+
+    def _names_of(self, ids: list[int]) -> dict[int, tuple[str, str]]:
+        """chunk id -> (path, own name)."""
+        marks = ",".join("?" * len(ids))
+        return {r[0]: (r[1], own_name(r[2])) for r in self._reader().execute(
+            f"SELECT c.id, f.path, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", ids)}
 
     def _dense(self, vector: np.ndarray, count: int) -> list[tuple[int, float]]:
         # One query scans on one thread whatever OpenMP offers; a second thread only adds its
@@ -403,11 +456,14 @@ class RepoIndex:
 
     # ---- writing (under writer()) ----------------------------------------------------------
 
-    def replace_files(self, batch: list[FileEntry]) -> None:
-        """Atomically replace the chunks of several files."""
+    def replace_files(self, batch: list[FileEntry], names: dict[str, np.ndarray] | None = None) -> None:
+        """Atomically replace the chunks of several files, storing the vectors of their new
+        `names` (see name_vectors()) in the same transaction."""
         added_ids: list[int] = []
         added_vecs: list[np.ndarray] = []
         with _transaction(self._db):
+            self._db.executemany("INSERT OR IGNORE INTO names(name, vector) VALUES (?, ?)",
+                                 [(name, _blob(vector)) for name, vector in (names or {}).items()])
             removed = self._delete_paths([entry.path for entry in batch])
             for entry in batch:
                 file_id = self._db.execute(
@@ -426,8 +482,7 @@ class RepoIndex:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind, chunk.hash,
              chunk.text)).lastrowid
-        self._db.execute("INSERT INTO vectors(chunk_id, vector) VALUES (?, ?)",
-                         (chunk_id, np.ascontiguousarray(vector, dtype=np.float32).tobytes()))
+        self._db.execute("INSERT INTO vectors(chunk_id, vector) VALUES (?, ?)", (chunk_id, _blob(vector)))
         self._db.execute("INSERT INTO chunks_fts(rowid, name, body) VALUES (?, ?, ?)",
                          (chunk_id, *lexical.document(chunk.symbol, path, chunk.text)))
         return chunk_id
@@ -443,6 +498,7 @@ class RepoIndex:
         rebuild is seen as never indexed and starts over."""
         with _transaction(self._db):
             removed = self._delete_paths([p for (p,) in self._db.execute("SELECT path FROM files")])
+            self._db.execute("DELETE FROM names")  # names of symbols gone since are dropped too
             _set_meta(self._db, "indexed_commit", "")
             _bump_generation(self._db)
         self._sync_faiss(removed, [], [])
@@ -496,22 +552,36 @@ def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
 
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
 def _bump_generation(db: sqlite3.Connection) -> None:
     _set_meta(db, "generation", str(int(_get_meta(db, "generation") or 0) + 1))
 
 
 def fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_weight: float,
          lexical_weight: float = LEXICAL_WEIGHT, k: int = RRF_K) -> list[tuple[int, float]]:
-    """One ranked list. Alone, a list keeps its own scores (cosine, or -BM25); together they
-    are fused by weighted reciprocal rank, scaled so that first in both lists scores 1."""
-    if not dense or not found:
-        return dense or found
+    """One ranked list by weighted reciprocal rank, scaled so that first in both lists scores 1."""
     fused: dict[int, float] = {}
     for weight, ranked in ((dense_weight, dense), (lexical_weight, found)):
         for rank, (chunk_id, _) in enumerate(ranked, 1):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
     best = (dense_weight + lexical_weight) / (k + 1)
     return sorted(((i, s / best) for i, s in fused.items()), key=lambda item: -item[1])
+
+
+def blend(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_share: float) -> list[tuple[int, float]]:
+    """One ranked list: each side's scores divided by its best, mixed `dense_share` to the rest;
+    a chunk one side did not return counts as that side's last (its floor)."""
+    sides = []
+    for ranked in (dense, found):
+        scale = max(abs(score) for _, score in ranked) or 1.0
+        sides.append(({i: score / scale for i, score in ranked}, ranked[-1][1] / scale))
+    (dense_scores, dense_floor), (lexical_scores, lexical_floor) = sides
+    mixed = {i: dense_share * dense_scores.get(i, dense_floor) + (1 - dense_share) * lexical_scores.get(i, lexical_floor)
+             for i in dense_scores.keys() | lexical_scores.keys()}
+    return sorted(mixed.items(), key=lambda item: -item[1])
 
 
 def _new_faiss(dim: int) -> faiss.IndexIDMap2:
