@@ -110,7 +110,8 @@ def main() -> int:
         print(f"{'dense alone':<42}" + "".join(f"{dense[n]:9.3f}" for n in names))
         print(f"{'lexical alone':<42}" + "".join(f"{lexical[n]:9.3f}" for n in names))
         for dense_weight, k in itertools.product((0.5, 0.75, 1.0), (5, 60)):
-            report(f"reciprocal rank, dense {dense_weight} k {k}", lambda i, d, l, v, t: fuse(d, l, dense_weight, 1.0, k))
+            report(f"reciprocal rank, dense {dense_weight} k {k}",
+                   lambda i, d, l, v, t: fuse(d, l, dense_weight, 1.0, k))
         for share in (0.55, 0.6, 0.65, 0.7, 0.75):
             report(f"blend, dense share {share}", lambda i, d, l, v, t: blend(d, l, share))
         for vector_weight, words_weight in itertools.product((0.0, 0.2, 0.3, 0.4), (0.0, 0.15, 0.25, 0.35)):

@@ -364,8 +364,8 @@ class RepoIndex:
         gain, by_file = {}, {}
         for chunk_id, (path, name) in names.items():
             name_vector = vectors.get(name)
-            gain[chunk_id] = (NAME_WORDS_WEIGHT * lexical.share_of_name(name, words)
-                              + (NAME_VECTOR_WEIGHT * float(name_vector @ vector) if name_vector is not None else 0.0))
+            meaning = float(name_vector @ vector) if name_vector is not None else 0.0
+            gain[chunk_id] = NAME_VECTOR_WEIGHT * meaning + NAME_WORDS_WEIGHT * lexical.share_of_name(name, words)
             by_file.setdefault(path, []).append(gain[chunk_id])
         mean = {path: sum(gains) / len(gains) for path, gains in by_file.items()}
         adjusted = [(i, score + gain[i] - mean[names[i][0]]) if i in names else (i, score) for i, score in ranked]
@@ -375,7 +375,8 @@ class RepoIndex:
         """chunk id -> (path, own name)."""
         marks = ",".join("?" * len(ids))
         return {r[0]: (r[1], own_name(r[2])) for r in self._reader().execute(
-            f"SELECT c.id, f.path, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", ids)}
+            f"SELECT c.id, f.path, c.symbol FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE c.id IN ({marks})", ids)}
 
     def _dense(self, vector: np.ndarray, count: int) -> list[tuple[int, float]]:
         # One query scans on one thread whatever OpenMP offers; a second thread only adds its
@@ -571,7 +572,8 @@ def fuse(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_w
     return sorted(((i, s / best) for i, s in fused.items()), key=lambda item: -item[1])
 
 
-def blend(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_share: float) -> list[tuple[int, float]]:
+def blend(dense: list[tuple[int, float]], found: list[tuple[int, float]],
+          dense_share: float) -> list[tuple[int, float]]:
     """One ranked list: each side's scores divided by its best, mixed `dense_share` to the rest;
     a chunk one side did not return counts as that side's last (its floor)."""
     sides = []
@@ -579,7 +581,8 @@ def blend(dense: list[tuple[int, float]], found: list[tuple[int, float]], dense_
         scale = max(abs(score) for _, score in ranked) or 1.0
         sides.append(({i: score / scale for i, score in ranked}, ranked[-1][1] / scale))
     (dense_scores, dense_floor), (lexical_scores, lexical_floor) = sides
-    mixed = {i: dense_share * dense_scores.get(i, dense_floor) + (1 - dense_share) * lexical_scores.get(i, lexical_floor)
+    mixed = {i: dense_share * dense_scores.get(i, dense_floor)
+             + (1 - dense_share) * lexical_scores.get(i, lexical_floor)
              for i in dense_scores.keys() | lexical_scores.keys()}
     return sorted(mixed.items(), key=lambda item: -item[1])
 
