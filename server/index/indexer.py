@@ -218,7 +218,6 @@ class Indexer:
         return dict(zip(names, self.encoder.encode(names, kind="code", batch_size=ENCODE_BATCH))) if names else {}
 
 
-
 def looks_generated(path: str, text: str) -> bool:
     """Generated (a marker near the top, a lock file) or minified (very long lines): such files
     would flood the results with text nobody wrote by hand."""

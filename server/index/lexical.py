@@ -47,8 +47,8 @@ def query_terms(text: str) -> list[str]:
 
 
 def share_of_name(name: str, query_words: set[str]) -> float:
-    """How much of a name the query says: its words found among `query_words`, over their
-    number plus one (so that a one-word name that matches counts less than a fuller one)."""
+    """How much of a name the query says: its terms found among `query_words`, over their number
+    plus one, which damps the short names (`put`, `get`) that match by one common word."""
     words = set(terms(name))
     return len(words & query_words) / (len(words) + 1)
 
