@@ -48,9 +48,9 @@ BM25_WEIGHTS = (3.0, 1.0)  # FTS5 column weights (name: symbol and path words, b
 # Word queries ask what code does: a function or method answers one better than the class head,
 # module code or run of merged tiny definitions around it, whose docstrings and names speak for
 # all they hold. Such chunks lose this share of their score (stdlib pooled: hybrid 0.464 -> 0.545,
-# dense 0.357 -> 0.421, lexical 0.401 -> 0.476 under reciprocal-rank fusion; CoSQA unchanged). Similar code
-# keeps them: on Rosetta the same share would cost 0.02-0.14 MAP@R. Line windows of unparsed
-# files are left alone.
+# dense 0.357 -> 0.421, lexical 0.401 -> 0.476 under reciprocal-rank fusion; CoSQA unchanged).
+# Similar code keeps them: on Rosetta the same share would cost 0.02-0.14 MAP@R. Line windows of
+# unparsed files are left alone.
 SURROUNDING_KINDS = frozenset({"class", "struct", "interface", "enum", "impl", "trait", "namespace", "module",
                                "type", "group"})
 SURROUNDING_PENALTY = {"query": 0.5, "code": 0.0}
