@@ -4,8 +4,14 @@ Sources: the standard library and the installed site-packages. Each documented f
 
     query = the first sentence of its docstring     code = its source with the docstring removed
 
-and a sample of functions also gives a (code, code) pair: the function against a copy whose
-parameters and locals are renamed (so similarity cannot rest on names alone).
+and a sample of functions also gives
+  - a (code, code) pair: the function against a copy whose parameters and locals are renamed (so
+    similarity cannot rest on names alone);
+  - a documented view: the function with its docstring kept, against the first sentence rewritten
+    as a web search (lowercase, no articles, "python" or "how to" added). Code in real repositories
+    carries its docstrings, and web queries (CoSQA) are terse; the stripped pairs teach neither
+    reading prose inside code nor short queries. Training split only, so validation stays the
+    stripped task.
 
 Never trained on (see the benchmark README in ../shared/bench): CPython's email, asyncio, http, xml, logging,
 json and concurrent packages wherever they occur, vendored copies included (filtered by path
@@ -63,6 +69,7 @@ class CorpusStats:
     functions_duplicate: int = 0
     queries_duplicate: int = 0
     functions_excluded_bench_window: int = 0
+    documented_views: int = 0
     files_skipped: dict = field(default_factory=dict)      # reason -> files (the other languages)
     pairs_per_root: dict = field(default_factory=dict)
     lang_sources: list = field(default_factory=list)      # package and version of each other-language root
@@ -86,6 +93,21 @@ def first_sentence(doc: str) -> str:
     text = re.sub(r"[`*]+|:\w+:", "", text)                         # rst roles and emphasis
     match = re.search(r"(?<=[a-z0-9)\]'\"])[.!?](\s|$)", text)
     return (text[:match.start()] if match else text).strip().rstrip(".:;, ")
+
+
+ARTICLES = {"a", "an", "the"}
+WEB_QUERY_WORDS = 9           # web queries are short: CoSQA dev averages 6.6 words, at most 14
+
+
+def web_query(sentence: str, seed: int) -> str:
+    """A docstring sentence as someone would type it into a search box: lowercase, no punctuation
+    or articles, the leading verb in its base form, and by `seed` "python" before or after it or
+    "how to" before it (or nothing), as in "python remove directory recursively"."""
+    words = [w for w in re.findall(r"[a-z0-9_]+", sentence.lower()) if w not in ARTICLES]
+    if words and len(words[0]) > 3 and words[0].endswith("s") and not words[0].endswith("ss"):
+        words[0] = words[0][:-1]                                      # "Returns" -> "return"
+    text = " ".join(words[:WEB_QUERY_WORDS])
+    return ("python " + text, text + " python", "how to " + text, text)[seed % 4]
 
 
 class _RenameLocals(ast.NodeTransformer):
@@ -113,12 +135,13 @@ def renamed_copy(func: ast.FunctionDef) -> str | None:
     return ast.unparse(_RenameLocals(names).visit(func))
 
 
-def _function_code(lines: list[str], node) -> str | None:
-    """The function's source lines (decorators included) without its docstring, dedented."""
+def _function_code(lines: list[str], node, keep_docstring: bool = False) -> str | None:
+    """The function's source lines (decorators included), dedented, without its docstring unless
+    keep_docstring."""
     doc_node = node.body[0]
     start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
     kept = [line for i, line in enumerate(lines[start:node.end_lineno], start=start)
-            if not doc_node.lineno - 1 <= i <= doc_node.end_lineno - 1]
+            if keep_docstring or not doc_node.lineno - 1 <= i <= doc_node.end_lineno - 1]
     if len(kept) - 1 < MIN_BODY_LINES:        # lines besides the def line, blank ones included
         return None
     indent = min((len(l) - len(l.lstrip()) for l in kept if l.strip()), default=0)
@@ -263,13 +286,14 @@ def default_bench_filter() -> BenchFilter:
 
 
 def mine_pairs(roots=None, bench: BenchFilter | None = None, validation_percent: float = 5.0,
-               code_pair_every: int = 6, max_pairs_per_package: int = 4000,
+               code_pair_every: int = 6, documented_view_every: int = 3, max_pairs_per_package: int = 4000,
                keep: PairFilter | None = None) -> tuple[list[Pair], CorpusStats]:
     """Walk the roots and return deduplicated pairs (with their split) and the mining statistics.
 
     roots: (name, folder) pairs, default_roots() when None.
     bench: the content filter, built from this interpreter's stdlib and the bench data when None.
     code_pair_every: one documented function in this many also yields a renamed-locals pair.
+    documented_view_every: one training function in this many also yields a documented view.
     max_pairs_per_package: cap per top-level package, so torch or sympy cannot dominate.
     keep: the filter shared with other miners (its bench and stats are used); a fresh one when None.
     """
@@ -324,6 +348,11 @@ def mine_pairs(roots=None, bench: BenchFilter | None = None, validation_percent:
                 pairs.append(Pair(query, "query", code, source_name, split))
                 per_package[package] = per_package.get(package, 0) + 1
                 root_pairs += 1
+                if split == "train" and int(code_hash[6:12], 16) % documented_view_every == 0:
+                    pairs.append(Pair(web_query(query, int(code_hash[12:18], 16)), "query",
+                                      _function_code(lines, node, keep_docstring=True), source_name, split))
+                    stats.documented_views += 1
+                    root_pairs += 1
                 if int(code_hash[:6], 16) % code_pair_every == 0:
                     node.body = node.body[1:] or [ast.Pass()]   # drop the docstring before unparsing
                     renamed = renamed_copy(node)

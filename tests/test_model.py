@@ -13,7 +13,7 @@ import torch
 
 from ltlsp.model import Encoder, EncoderConfig
 from ltlsp.model.checkpoint import CONFIG, WEIGHTS, compute_model_id, save_checkpoint
-from ltlsp.model.corpus import BenchFilter, first_sentence, mine_pairs
+from ltlsp.model.corpus import BenchFilter, first_sentence, mine_pairs, web_query
 from ltlsp.model.dynamics import (Drift, VelocityField, drift_residual, flow_matching_loss, log_density,
                                   ode_matching_loss)
 from ltlsp.model.losses import info_nce
@@ -269,6 +269,15 @@ def test_info_nce_prefers_aligned_pairs():
 
 # --- corpus ------------------------------------------------------------------------------------
 
+def test_web_query_reads_like_a_search():
+    sentence = "Returns the list of open files, as `Path` objects."
+    assert {web_query(sentence, seed) for seed in range(4)} == {
+        "python return list of open files as path objects", "return list of open files as path objects python",
+        "how to return list of open files as path objects", "return list of open files as path objects"}
+    assert web_query("Process a very long sentence with far more than nine words in it", 3).split() == \
+        "process very long sentence with far more than nine".split()
+
+
 def test_first_sentence():
     assert first_sentence("Read the file.  More text.\n\nDetails.") == "Read the file"
     assert first_sentence("Return ``x`` as a\n    list of lines e.g. this.\n") == "Return x as a list of lines e.g"
@@ -292,12 +301,14 @@ def test_mining_excludes_bench_packages_and_copies(tmp_path):
                       "pkg/tests/test_x.py": normal.replace("add_numbers", "add_test")}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    pairs, stats = mine_pairs([("site", root)], bench=bench, code_pair_every=1)
-    assert {p.query for p in pairs if p.query_kind == "query"} == {"Add two numbers and return the sum"}
+    pairs, stats = mine_pairs([("site", root)], bench=bench, code_pair_every=1, documented_view_every=1)
+    doc_pair, documented = [p for p in pairs if p.query_kind == "query"]
+    assert doc_pair.query == "Add two numbers and return the sum"
+    assert documented.query in {web_query(doc_pair.query, seed) for seed in range(4)}
     assert stats.files_excluded_bench_path == 1 and stats.files_excluded_bench_content == 1
     assert stats.functions_excluded_bench_hash == 1
-    doc_pair = next(p for p in pairs if p.query_kind == "query")
     assert '"""' not in doc_pair.code and doc_pair.source == "site:pkg/ok.py"
+    assert documented.code.startswith('def add_numbers(a, b):\n    """Add two numbers') and stats.documented_views == 1
     code_pair = next(p for p in pairs if p.query_kind == "code")      # renamed-locals positive
     assert "v0" in code_pair.code and "total" not in code_pair.code
 
