@@ -43,6 +43,8 @@ from .regularizers import epps_pulley
 from .tokenizer import CodeTokenizer, train_tokenizer
 from .trajectory import TrajectoryModel
 
+VALIDATION_SEED = 0
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,7 +171,8 @@ def load_corpus(args):
         raise SystemExit(f"the corpus is too small: {len(train_pairs)} training pairs (need at least "
                          f"--batch-size={args.batch_size}) and {len(val_pairs)} validation queries; "
                          "mine more sources or lower --batch-size")
-    val_pairs = random.Random(args.seed).sample(val_pairs, min(args.val_pool, len(val_pairs)))
+    # One fixed sample whatever --seed is, so the metrics of runs with different seeds compare.
+    val_pairs = random.Random(VALIDATION_SEED).sample(val_pairs, min(args.val_pool, len(val_pairs)))
     return train_pairs, val_pairs, manifest
 
 
