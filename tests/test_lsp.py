@@ -199,7 +199,7 @@ async def test_search_request_returns_ranked_results_with_previews(client, repo)
     only_math = await request(client, "ltlsp/search", {"query": "cache entries expire", "pathGlob": "math/*"})
     assert only_math and all(r.path.startswith("math/") for r in only_math)
     for r in results:
-        lines = (repo / r.path).read_text(errors="replace").splitlines()   # legacy/latin1.py is indexed so
+        lines = (repo / r.path).read_text(errors="replace").splitlines()   # as the index reads legacy/latin1.py
         assert r.preview.splitlines()[0] == lines[r.startLine - 1]
         assert r.range.start.line == r.startLine - 1 and r.uri == uri_of(repo, r.path)
 
